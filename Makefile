@@ -1,0 +1,69 @@
+# Scoutly scrape operator. `make help` lists the targets. Target names follow kubebuilder's.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+IMG ?= scoutly-operator:dev
+KIND_CLUSTER ?= scoutly
+NAMESPACE ?= scoutly-system
+DEV_DIR ?= $(HOME)/.cache/scoutly/dev
+PYTEST_ARGS ?=
+
+##@ General
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} /^[a-zA-Z0-9_.-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Development
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found; install Python >= 3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+.PHONY: venv
+venv: $(VENV)/.installed ## Create the virtualenv with the package and dev tools.
+
+.PHONY: testenv
+testenv: ## Build or find the control-plane, FerretDB, kwok and helm binaries (cached in ~/.cache/scoutly).
+	bash hack/testenv.sh
+
+.PHONY: lint
+lint: venv ## Run ruff and mypy.
+	$(VENV)/bin/ruff check operator tests bench
+	$(VENV)/bin/ruff format --check operator tests bench
+	$(VENV)/bin/mypy
+
+.PHONY: fmt
+fmt: venv ## Format and auto-fix with ruff.
+	$(VENV)/bin/ruff format operator tests bench
+	$(VENV)/bin/ruff check --fix operator tests bench
+
+.PHONY: test
+test: venv testenv ## Lint, then run every test (unit, integration, e2e) against a real local control plane.
+	$(MAKE) --no-print-directory lint
+	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: venv ## Run the unit tests only (no binaries needed).
+	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+
+.PHONY: test-e2e
+test-e2e: venv testenv ## Run the end-to-end tests only.
+	$(VENV)/bin/pytest tests/e2e $(PYTEST_ARGS)
+
+.PHONY: cluster-up
+cluster-up: venv testenv ## Start the local control plane + FerretDB in the background; prints how to use it.
+	$(VENV)/bin/scoutly dev up --dir $(DEV_DIR)
+
+.PHONY: cluster-down
+cluster-down: venv ## Stop the environment started by cluster-up.
+	$(VENV)/bin/scoutly dev down --dir $(DEV_DIR)
+
+.PHONY: demo
+demo: venv testenv ## The main job on the embedded default: local control plane, operator, sample targets.
+	$(VENV)/bin/scoutly dev demo --dir $(DEV_DIR)

@@ -1,0 +1,183 @@
+"""The one place that talks to the Kubernetes API (besides kopf's own watches).
+
+A thin JSON layer over the official client's asyncio ApiClient (`kubernetes.aio`): that client owns
+kubeconfig / in-cluster loading, TLS and token refresh; we send and receive plain dicts so hot paths
+(Job creation, status patches) skip the generated models' validation and (de)serialisation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from kubernetes.aio import client as aio_client
+from kubernetes.aio import config as aio_config
+
+JsonDict = dict[str, Any]
+
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+
+
+class ApiError(Exception):
+    """A non-2xx answer from the API server, with its Status reason and message."""
+
+    def __init__(self, status: int, reason: str, message: str, body: JsonDict | None = None) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.body = body or {}
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409
+
+    @property
+    def already_exists(self) -> bool:
+        return self.status == 409 and self.reason == "AlreadyExists"
+
+
+class KubeClient:
+    """Async JSON client. Create with `await KubeClient.connect(...)`; close with `await close()`."""
+
+    def __init__(self, api: aio_client.ApiClient, *, timeout: float = 30.0) -> None:
+        self._api = api
+        self._timeout = timeout
+
+    @classmethod
+    async def connect(
+        cls,
+        *,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        in_cluster: bool | None = None,
+        pool_size: int = 100,
+        user_agent: str = "scoutly-operator",
+    ) -> KubeClient:
+        """Load credentials: in-cluster when running in a pod (or asked), else the kubeconfig."""
+        cfg = aio_client.Configuration()
+        if in_cluster is None:
+            import os
+
+            in_cluster = kubeconfig is None and "KUBERNETES_SERVICE_HOST" in os.environ
+        if in_cluster:
+            aio_config.load_incluster_config(client_configuration=cfg)
+        else:
+            await aio_config.load_kube_config(
+                config_file=kubeconfig, context=context, client_configuration=cfg
+            )
+        cfg.connection_pool_maxsize = pool_size
+        api = aio_client.ApiClient(configuration=cfg)
+        api.user_agent = user_agent
+        return cls(api)
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    async def __aenter__(self) -> KubeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def host(self) -> str:
+        return str(self._api.configuration.host)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: Mapping[str, Any] | None = None,
+        content_type: str = "application/json",
+        headers: Mapping[str, str] | None = None,
+    ) -> JsonDict:
+        hdrs = {"Content-Type": content_type, "Accept": "application/json", **(headers or {})}
+        if query:
+            path = f"{path}?{urlencode({k: v for k, v in query.items() if v is not None})}"
+        m, url, hdrs, _, _ = await self._api.param_serialize(
+            method=method,
+            resource_path=path,
+            header_params=hdrs,
+            auth_settings=["BearerToken"],
+        )
+        data: Any = body
+        if body is not None and content_type == APPLY_PATCH and not isinstance(body, str | bytes):
+            data = json.dumps(body)  # JSON is YAML: server-side apply accepts it
+        resp = await self._api.call_api(m, url, header_params=hdrs, body=data, _request_timeout=self._timeout)
+        raw = await resp.read()
+        try:
+            payload: Any = json.loads(raw) if raw else {}
+        except ValueError:
+            payload = {"message": raw[:500].decode(errors="replace")}
+        if not 200 <= resp.status < 300:
+            if not isinstance(payload, dict):
+                payload = {}
+            raise ApiError(
+                resp.status,
+                str(payload.get("reason") or resp.reason),
+                str(payload.get("message") or resp.reason),
+                payload,
+            )
+        return payload if isinstance(payload, dict) else {"items": payload}
+
+    # -- conveniences -----------------------------------------------------------------------------
+    async def get(self, path: str, **query: Any) -> JsonDict:
+        return await self.request("GET", path, query=query or None)
+
+    async def create(self, path: str, body: JsonDict, **query: Any) -> JsonDict:
+        return await self.request("POST", path, body=body, query=query or None)
+
+    async def merge_patch(self, path: str, body: JsonDict, **query: Any) -> JsonDict:
+        return await self.request("PATCH", path, body=body, query=query or None, content_type=MERGE_PATCH)
+
+    async def json_patch(self, path: str, ops: list[JsonDict]) -> JsonDict:
+        return await self.request("PATCH", path, body=ops, content_type=JSON_PATCH)
+
+    async def apply(
+        self, path: str, body: JsonDict, *, field_manager: str, force: bool = True, dry_run: bool = False
+    ) -> JsonDict:
+        query: dict[str, Any] = {"fieldManager": field_manager, "force": "true" if force else "false"}
+        if dry_run:
+            query["dryRun"] = "All"
+        return await self.request("PATCH", path, body=body, query=query, content_type=APPLY_PATCH)
+
+    async def delete(
+        self, path: str, *, propagation: str | None = "Background", preconditions: JsonDict | None = None
+    ) -> JsonDict:
+        body: JsonDict = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if propagation:
+            body["propagationPolicy"] = propagation
+        if preconditions:
+            body["preconditions"] = preconditions
+        return await self.request("DELETE", path, body=body)
+
+
+def ns_path(
+    group_version: str,
+    namespace: str | None,
+    plural: str,
+    name: str | None = None,
+    subresource: str | None = None,
+) -> str:
+    """REST path for a resource: core ('v1') or grouped ('batch/v1'), namespaced or cluster-wide."""
+    base = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
+    parts = [base]
+    if namespace:
+        parts += ["namespaces", quote(namespace, safe="")]
+    parts.append(plural)
+    if name:
+        parts.append(quote(name, safe=""))
+    if subresource:
+        parts.append(subresource)
+    return "/".join(parts)

@@ -1,0 +1,211 @@
+"""Smoke tests: the local environment is a real Kubernetes control plane and MongoDB-protocol server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pymongo
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from scoutly.kube.client import ApiError, KubeClient, ns_path
+from scoutly.testing.env import LocalEnv
+from scoutly.testing.wait import eventually
+
+pytestmark = [pytest.mark.cluster]
+
+WIDGET_CRD: dict[str, Any] = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "widgets.smoke.scoutly.io"},
+    "spec": {
+        "group": "smoke.scoutly.io",
+        "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+        "scope": "Namespaced",
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {
+                                "type": "object",
+                                "properties": {"size": {"type": "integer", "minimum": 1}},
+                            }
+                        },
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+def _job(name: str, annotations: dict[str, str] | None = None, backoff: int = 0) -> dict[str, Any]:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {
+            "backoffLimit": backoff,
+            "template": {
+                "metadata": {"annotations": annotations or {}},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "main", "image": "example.invalid/none:1"}],
+                },
+            },
+        },
+    }
+
+
+def _condition(job: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    for c in job.get("status", {}).get("conditions", []):
+        if c["type"] == kind and c["status"] == "True":
+            return dict(c)
+    return None
+
+
+async def test_api_server_is_real_kubernetes(kube: KubeClient) -> None:
+    version = await kube.get("/version")
+    assert version["gitVersion"].startswith("v1.36."), version
+    # the control plane's own system namespaces exist only on a real API server
+    names = {n["metadata"]["name"] for n in (await kube.get("/api/v1/namespaces"))["items"]}
+    assert {"default", "kube-system", "kube-node-lease"} <= names
+
+
+async def test_crd_and_custom_object_round_trip(kube: KubeClient, namespace: str) -> None:
+    try:
+        await kube.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", WIDGET_CRD)
+    except ApiError as e:
+        assert e.already_exists, e
+
+    async def established() -> bool:
+        crd = await kube.get(
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.smoke.scoutly.io"
+        )
+        return any(
+            c["type"] == "Established" and c["status"] == "True" for c in crd["status"].get("conditions", [])
+        )
+
+    await eventually(established, what="CRD Established")
+    path = ns_path("smoke.scoutly.io/v1", namespace, "widgets")
+    body = {
+        "apiVersion": "smoke.scoutly.io/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w1"},
+        "spec": {"size": 3},
+    }
+    # a freshly established CRD may need a moment before its REST endpoint serves
+    created = await eventually(lambda: kube.create(path, body), what="custom object created")
+    assert created["spec"]["size"] == 3
+    got = await kube.get(f"{path}/w1")
+    assert got["metadata"]["uid"] == created["metadata"]["uid"]
+    # the schema is enforced by the server
+    bad = {**body, "metadata": {"name": "w2"}, "spec": {"size": 0}}
+    with pytest.raises(ApiError) as err:
+        await kube.create(path, bad)
+    assert err.value.status == 422 and "spec.size" in err.value.message
+
+
+async def test_job_completes_through_job_controller_and_kwok(kube: KubeClient, namespace: str) -> None:
+    path = ns_path("batch/v1", namespace, "jobs")
+    await kube.create(path, _job("ok"))
+
+    async def complete() -> dict[str, Any] | None:
+        return _condition(await kube.get(f"{path}/ok"), "Complete")
+
+    await eventually(complete, timeout=60, what="Job condition Complete")
+    job = await kube.get(f"{path}/ok")
+    assert job["status"]["succeeded"] == 1
+    pods = await kube.get(ns_path("v1", namespace, "pods"), labelSelector="job-name=ok")
+    assert pods["items"][0]["spec"]["nodeName"].startswith("kwok-node-")  # placed by the real scheduler
+    assert pods["items"][0]["status"]["phase"] == "Succeeded"
+
+
+async def test_job_fails_with_backoff_limit_exceeded(kube: KubeClient, namespace: str) -> None:
+    path = ns_path("batch/v1", namespace, "jobs")
+    await kube.create(path, _job("bad", {"scoutly.io/kwok-exit-code": "3"}, backoff=1))
+
+    async def failed() -> dict[str, Any] | None:
+        return _condition(await kube.get(f"{path}/bad"), "Failed")
+
+    cond = await eventually(failed, timeout=90, what="Job condition Failed")
+    assert cond["reason"] == "BackoffLimitExceeded"
+    job = await kube.get(f"{path}/bad")
+    assert job["status"]["failed"] == 2  # the real Job controller retried once (backoffLimit 1)
+    pods = await kube.get(ns_path("v1", namespace, "pods"), labelSelector="job-name=bad")
+    codes = {p["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] for p in pods["items"]}
+    assert codes == {3}
+
+
+async def test_rbac_denies_a_service_account(kube: KubeClient, namespace: str) -> None:
+    sa = f"system:serviceaccount:{namespace}:nobody"
+    with pytest.raises(ApiError) as err:
+        await kube.request("GET", ns_path("v1", namespace, "pods"), headers={"Impersonate-User": sa})
+    assert err.value.status == 403 and "forbidden" in err.value.message
+    # and a Role binding grants exactly what it says
+    rbac = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}"
+    await kube.create(
+        f"{rbac}/roles",
+        {
+            "metadata": {"name": "pod-reader"},
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}],
+        },
+    )
+    await kube.create(
+        f"{rbac}/rolebindings",
+        {
+            "metadata": {"name": "nobody-reads"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pod-reader"},
+            "subjects": [{"kind": "ServiceAccount", "name": "nobody", "namespace": namespace}],
+        },
+    )
+
+    async def allowed() -> bool:
+        await kube.request("GET", ns_path("v1", namespace, "pods"), headers={"Impersonate-User": sa})
+        return True
+
+    async def probe() -> bool:
+        try:
+            return await allowed()
+        except ApiError as e:
+            assert e.status == 403, e
+            return False
+
+    await eventually(probe, what="RoleBinding to take effect")
+    with pytest.raises(ApiError) as err:
+        await kube.request("DELETE", ns_path("v1", namespace, "pods", "x"), headers={"Impersonate-User": sa})
+    assert err.value.status == 403
+
+
+@pytest.mark.mongo
+async def test_mongodb_protocol_round_trip(mongo_db: AsyncDatabase[dict[str, Any]]) -> None:
+    coll = mongo_db["jobqueues"]
+    await coll.create_index([("jobName", pymongo.ASCENDING)], unique=True)
+    await coll.insert_one({"jobName": "a", "status": "PENDING", "attempts": 0})
+    with pytest.raises(DuplicateKeyError):
+        await coll.insert_one({"jobName": "a", "status": "PENDING"})
+    doc = await coll.find_one_and_update(
+        {"jobName": "a"},
+        {"$set": {"status": "PROCESSING"}, "$inc": {"attempts": 1}},
+        return_document=pymongo.ReturnDocument.AFTER,
+    )
+    assert doc is not None and doc["status"] == "PROCESSING" and doc["attempts"] == 1
+    upserted = await coll.find_one_and_update(
+        {"jobName": "b"},
+        {"$setOnInsert": {"status": "PENDING"}},
+        upsert=True,
+        return_document=pymongo.ReturnDocument.AFTER,
+    )
+    assert upserted is not None and upserted["status"] == "PENDING"
+    assert await coll.count_documents({}) == 2
+
+
+async def test_environment_wrote_a_usable_kubeconfig(local_env: LocalEnv) -> None:
+    out = local_env.kubectl("get", "nodes", "-o", "name").stdout.split()
+    assert sorted(out) == [f"node/kwok-node-{i}" for i in range(local_env.nodes)]
