@@ -1,0 +1,1 @@
+"""The ScrapeTarget API: typed models and the CRD generated from them."""

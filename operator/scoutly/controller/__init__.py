@@ -1,0 +1,1 @@
+"""kopf wiring: handlers, due-queue dispatcher, Job builder, status writer."""

@@ -1,0 +1,1 @@
+"""Kubernetes API access (besides kopf's own watches)."""

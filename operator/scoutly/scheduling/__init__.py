@@ -1,0 +1,1 @@
+"""Pure scheduling decisions (no I/O; the clock is an argument)."""

@@ -1,0 +1,1 @@
+"""The scrape Job's workload: fetch postings, dedupe, match, record."""

@@ -1,0 +1,1 @@
+"""MongoDB access: the only package that talks to MongoDB."""

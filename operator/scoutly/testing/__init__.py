@@ -1,0 +1,1 @@
+"""Local real control plane + FerretDB for tests and `scoutly dev`."""
