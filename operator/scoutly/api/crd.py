@@ -1,0 +1,136 @@
+"""Build the ScrapeTarget CustomResourceDefinition from the pydantic models (pure).
+
+The JSON schema pydantic emits is rewritten into a Kubernetes structural schema: $refs inlined,
+Optional[X] collapsed to X, titles dropped, `extra=forbid` left to the API server's pruning and strict
+field validation (structural schemas may not say additionalProperties: false). Rules that span fields
+are CEL (x-kubernetes-validations) with messages that name the field.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from scoutly.api import models as m
+
+JsonSchema = dict[str, Any]
+
+SPEC_RULES: list[dict[str, str]] = [
+    {
+        "rule": "!has(self.cooldown) || duration(self.cooldown) >= duration('1s')"
+        " && duration(self.cooldown) <= duration('2160h')",
+        "message": "spec.cooldown must be between 1s and 2160h (90 days)",
+        "fieldPath": ".cooldown",
+    },
+    {
+        "rule": "!has(self.cooldown) || !has(self.jobTemplate) || !has(self.jobTemplate.activeDeadlineSeconds)"
+        " || duration(string(self.jobTemplate.activeDeadlineSeconds) + 's') <= duration(self.cooldown)",
+        "message": "spec.jobTemplate.activeDeadlineSeconds must not exceed spec.cooldown",
+        "fieldPath": ".jobTemplate.activeDeadlineSeconds",
+    },
+]
+SOURCE_RULES: list[dict[str, str]] = [
+    {
+        "rule": "!has(self.board) || has(self.type)",
+        "message": "spec.source.board needs spec.source.type: a board token alone does not say which job board",
+        "fieldPath": ".board",
+    },
+]
+
+PRINTER_COLUMNS: list[dict[str, Any]] = [
+    {"name": "Company", "type": "string", "jsonPath": ".spec.company"},
+    {"name": "Rank", "type": "integer", "jsonPath": ".spec.rank"},
+    {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    {"name": "Last Scrape", "type": "date", "jsonPath": ".status.lastSuccessfulScrape"},
+    {"name": "Next Scrape", "type": "date", "jsonPath": ".status.nextScrapeTime"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    {"name": "Cooldown", "type": "string", "jsonPath": ".status.cooldown", "priority": 1},
+    {"name": "Failures", "type": "integer", "jsonPath": ".status.consecutiveFailures", "priority": 1},
+]
+
+
+def _structural(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_structural(n, defs) for n in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        target = defs[node["$ref"].split("/")[-1]]
+        merged = {**copy.deepcopy(target), **{k: v for k, v in node.items() if k != "$ref"}}
+        return _structural(merged, defs)
+    if "anyOf" in node:
+        options = [o for o in node["anyOf"] if o.get("type") != "null"]
+        rest = {k: v for k, v in node.items() if k != "anyOf"}
+        if len(options) == 1:
+            return _structural({**options[0], **rest}, defs)
+        return _structural({**rest, "anyOf": options}, defs)
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in ("title", "$defs"):
+            continue
+        if key == "default" and (value is None or value == [] or value == {}):
+            continue
+        if key == "additionalProperties" and value is False:
+            continue
+        if key == "properties":
+            out[key] = {k: _structural(v, defs) for k, v in value.items()}
+        elif key == "pattern":
+            out[key] = value.replace("µs|", "")  # ECMA regex in the API server: keep it ASCII
+        else:
+            out[key] = _structural(value, defs)
+    return out
+
+
+def _schema(model: type[m.BaseModel]) -> JsonSchema:
+    raw = model.model_json_schema(mode="serialization")
+    schema: JsonSchema = _structural(raw, raw.get("$defs", {}))
+    return schema
+
+
+def spec_schema() -> JsonSchema:
+    spec = _schema(m.ScrapeTargetSpec)
+    spec["x-kubernetes-validations"] = SPEC_RULES
+    spec["properties"]["source"]["x-kubernetes-validations"] = SOURCE_RULES
+    trackers = spec["properties"]["trackers"]
+    trackers["x-kubernetes-list-type"] = "map"  # one entry per user, enforced by the API server
+    trackers["x-kubernetes-list-map-keys"] = ["user"]
+    return spec
+
+
+def status_schema() -> JsonSchema:
+    status = _schema(m.ScrapeTargetStatus)
+    status.pop("required", None)
+    return status
+
+
+def build_crd() -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{m.PLURAL}.{m.GROUP}"},
+        "spec": {
+            "group": m.GROUP,
+            "scope": "Namespaced",
+            "names": {"kind": m.KIND, "plural": m.PLURAL, "singular": m.SINGULAR, "shortNames": m.SHORT_NAMES,
+                      "listKind": f"{m.KIND}List", "categories": ["scoutly"]},
+            "versions": [{
+                "name": m.VERSION,
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": PRINTER_COLUMNS,
+                "schema": {"openAPIV3Schema": {
+                    "type": "object",
+                    "description": "A company whose job postings Scoutly scrapes on a rank-based cooldown.",
+                    "required": ["spec"],
+                    "properties": {
+                        "apiVersion": {"type": "string"},
+                        "kind": {"type": "string"},
+                        "metadata": {"type": "object"},
+                        "spec": spec_schema(),
+                        "status": status_schema(),
+                    },
+                }},
+            }],
+        },
+    }

@@ -1,0 +1,167 @@
+"""ScrapeTarget (scoutly.io/v1alpha1): the typed models, the one source of truth for the CRD schema.
+
+Field names are the API's (camelCase). Constraints here become OpenAPI validation in the CRD
+(api/crd.py), so `kubectl apply` of a bad object fails at the API server; the controller re-validates
+with the same models and reports instead of crashing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+GROUP = "scoutly.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "ScrapeTarget"
+PLURAL = "scrapetargets"
+SINGULAR = "scrapetarget"
+SHORT_NAMES = ["st"]
+
+# Go duration syntax (what kubectl users know from CronJob/Deployment fields), e.g. 6h, 90m, 1h30m.
+DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"
+URL_PATTERN = r"^https?://[^\s/$.?#][^\s]*$"
+LABEL_KEY_PATTERN = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+
+SCRAPE_NOW_ANNOTATION = "scoutly.io/scrape-now"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, use_enum_values=True)
+
+
+class SourceType(StrEnum):
+    greenhouse = "greenhouse"
+    lever = "lever"
+    ashby = "ashby"
+    workable = "workable"
+    smartrecruiters = "smartrecruiters"
+    recruitee = "recruitee"
+    personio = "personio"
+    workday = "workday"
+    jsonld = "jsonld"
+    html = "html"
+
+
+class Source(_Model):
+    """Where the company's postings are. The type is detected from the URL when absent."""
+
+    url: Annotated[str, Field(min_length=8, max_length=2048, pattern=URL_PATTERN,
+                              description="Careers page or job-board URL (http or https).")]
+    type: SourceType | None = Field(None, description="Job-board type; detected from the URL when absent.")
+    board: Annotated[str | None, Field(None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._~-]+$",
+                                       description="Board/tenant token when the URL does not carry it.")]
+
+
+class Tracker(_Model):
+    """A user who follows this company, with their rank for it."""
+
+    user: Annotated[str, Field(min_length=1, max_length=128, description="User id in the app.")]
+    rank: Annotated[int, Field(ge=0, le=100, description="The user's rank for this company, 0..100.")]
+
+
+class ResourceList(_Model):
+    cpu: str | None = Field(None, max_length=32, pattern=r"^[0-9.]+m?$")
+    memory: str | None = Field(None, max_length=32, pattern=r"^[0-9.]+([EPTGMK]i?|[eE][0-9]+|k)?$")
+
+
+class Resources(_Model):
+    requests: ResourceList | None = None
+    limits: ResourceList | None = None
+
+
+class EnvVar(_Model):
+    """A plain environment variable for the scrape container (secrets belong in the operator's settings)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    value: Annotated[str, Field(max_length=4096)] = ""
+
+
+class JobTemplate(_Model):
+    """Per-target overrides of the scrape Job."""
+
+    image: Annotated[str | None, Field(None, min_length=1, max_length=512, pattern=r"^[^\s]+$",
+                                       description="Container image; defaults to the operator's setting.")]
+    resources: Resources | None = None
+    env: Annotated[list[EnvVar], Field(default_factory=list, max_length=32)]
+    backoffLimit: Annotated[int | None, Field(None, ge=0, le=10, description="Pod retries inside one Job.")]
+    activeDeadlineSeconds: Annotated[int | None, Field(None, ge=10, le=86400,
+                                                       description="Time limit of one scrape Job.")]
+    labels: Annotated[dict[str, Annotated[str, Field(max_length=63, pattern=LABEL_VALUE_PATTERN)]],
+                      Field(default_factory=dict, max_length=16,
+                            description="Extra labels on the Job and its pod, e.g. kueue.x-k8s.io/queue-name.")]
+
+
+class ScrapeTargetSpec(_Model):
+    company: Annotated[str, Field(min_length=1, max_length=200, description="Company display name.")]
+    companyId: Annotated[str | None, Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
+                                           description="Key into the app's companies collection.")]
+    source: Source
+    rank: Annotated[int, Field(ge=0, le=100, description="Priority 0..100: drives cooldown and dispatch order.")] = 50
+    cooldown: Annotated[str | None, Field(None, max_length=32, pattern=DURATION_PATTERN,
+                                          description="Override of the rank-based cooldown (Go duration).")]
+    suspend: bool = Field(False, description="Stop scheduling new scrapes; running ones finish.")
+    trackers: Annotated[list[Tracker], Field(default_factory=list, max_length=1000,
+                                             description="Users following this company; effective rank = max.")]
+    jobTemplate: JobTemplate | None = None
+
+
+class JobRef(_Model):
+    name: str
+    uid: str | None = None
+
+
+class LastJob(_Model):
+    name: str
+    result: str = Field(description="Succeeded or Failed")
+    reason: str | None = None
+    start: datetime | None = None
+    finish: datetime | None = None
+    postingsFound: int | None = None
+    postingsNew: int | None = None
+    matches: int | None = None
+    tokens: int | None = None
+    message: str | None = Field(None, max_length=1024)
+
+
+class Condition(_Model):
+    type: str
+    status: str
+    reason: str
+    message: str = ""
+    lastTransitionTime: datetime
+    observedGeneration: int | None = None
+
+
+class Phase(StrEnum):
+    Idle = "Idle"
+    Scheduled = "Scheduled"
+    Running = "Running"
+    Succeeded = "Succeeded"
+    Failed = "Failed"
+    Suspended = "Suspended"
+
+
+class ScrapeTargetStatus(_Model):
+    phase: Phase | None = None
+    effectiveRank: int | None = None
+    cooldown: str | None = Field(None, description="The cooldown in force (Go duration).")
+    lastScheduleTime: datetime | None = None
+    lastSuccessfulScrape: datetime | None = None
+    lastFailureTime: datetime | None = None
+    nextScrapeTime: datetime | None = None
+    active: list[JobRef] = Field(default_factory=list)
+    lastJob: LastJob | None = None
+    consecutiveFailures: int = 0
+    lastManualTrigger: str | None = Field(None, description="The last handled scoutly.io/scrape-now token.")
+    observedGeneration: int | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+
+
+def parse_spec(raw: Any) -> ScrapeTargetSpec:
+    """Validate a spec from the API server (raises pydantic.ValidationError with field paths)."""
+    return ScrapeTargetSpec.model_validate(raw)
