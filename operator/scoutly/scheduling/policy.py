@@ -91,8 +91,9 @@ def failure_backoff(*, consecutive_failures: int, base: timedelta, cap: timedelt
     """Delay before retrying after `consecutive_failures` failures: base * 2^(n-1), capped at `cap`."""
     if consecutive_failures <= 0:
         return timedelta(0)
-    exponent = min(consecutive_failures - 1, 60)  # float seconds: no timedelta overflow on long streaks
-    return min(timedelta(seconds=base.total_seconds() * 2.0**exponent), cap)
+    # compare in float seconds: base * 2**n as a timedelta overflows on long failure streaks
+    seconds = base.total_seconds() * 2.0 ** min(consecutive_failures - 1, 60)
+    return cap if seconds >= cap.total_seconds() else timedelta(seconds=seconds)
 
 
 def jitter_offset(*, key: str, window: timedelta) -> timedelta:
