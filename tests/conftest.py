@@ -62,7 +62,9 @@ async def namespace(kube: KubeClient, request: pytest.FixtureRequest) -> AsyncIt
 @pytest_asyncio.fixture(scope="session")
 async def mongo_client(local_env: LocalEnv) -> AsyncIterator[AsyncMongoClient[dict[str, object]]]:
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
-        os.environ.get("SCOUTLY_TEST_MONGODB_URI") or local_env.mongo_uri, serverSelectionTimeoutMS=10_000
+        os.environ.get("SCOUTLY_TEST_MONGODB_URI") or local_env.mongo_uri,
+        serverSelectionTimeoutMS=10_000,
+        tz_aware=True,
     )
     yield client
     await client.close()

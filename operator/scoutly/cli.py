@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +21,35 @@ def _dev(args: argparse.Namespace) -> int:
     if args.dev_cmd == "down":
         return devenv.down(Path(args.dir))
     return devenv.demo(Path(args.dir), keep=args.keep, timeout=args.timeout)
+
+
+def _operator(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from pydantic import ValidationError
+
+    from scoutly.config import OperatorSettings
+    from scoutly.controller.operator import run
+    from scoutly.logs import setup_logging
+
+    try:
+        settings = OperatorSettings()
+    except ValidationError as e:
+        print(f"error: invalid settings: {e}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(settings))
+    return 0
+
+
+def _crd(args: argparse.Namespace) -> int:
+    import yaml
+
+    from scoutly.api.crd import build_crd
+
+    sys.stdout.write(yaml.safe_dump(build_crd(), sort_keys=False, width=120))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +74,18 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--keep", action="store_true", help="leave the environment running afterwards")
             sp.add_argument("--timeout", type=float, default=180, help="seconds to wait for the samples")
     dev.set_defaults(func=_dev)
+
+    op = sub.add_parser("operator", help="the ScrapeTarget controller")
+    op_sub = op.add_subparsers(dest="op_cmd", required=True, metavar="ACTION")
+    op_sub.add_parser(
+        "run",
+        help="run the controller against the current kubeconfig or in-cluster config; "
+        "settings come from SCOUTLY_* env vars (docs/configuration.md)",
+    )
+    op.set_defaults(func=_operator)
+
+    crd = sub.add_parser("crd", help="print the ScrapeTarget CustomResourceDefinition (YAML)")
+    crd.set_defaults(func=_crd)
     return p
 
 

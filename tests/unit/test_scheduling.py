@@ -26,8 +26,13 @@ H = timedelta(hours=1)
 def is_queued(*, rank: int, scraped_ago: timedelta | None, job_pending: bool = False) -> bool:
     cooldown = cooldown_for(rank=rank)
     history = History(created=CREATED, last_success=None if scraped_ago is None else NOW - scraped_ago)
-    due = due_time(history=history, cooldown=cooldown, backoff_base=timedelta(minutes=5),
-                   jitter_window=timedelta(0), key="t")
+    due = due_time(
+        history=history,
+        cooldown=cooldown,
+        backoff_base=timedelta(minutes=5),
+        jitter_window=timedelta(0),
+        key="t",
+    )
     return should_dispatch(now=NOW, due=due, active=job_pending, suspended=False)
 
 
@@ -50,19 +55,34 @@ def test_do_not_queue_when_a_job_is_already_pending_for_that_company() -> None:
 
 def test_never_scraped_target_is_due_now() -> None:
     assert is_queued(rank=0, scraped_ago=None)
-    assert due_time(history=History(created=CREATED), cooldown=H, backoff_base=H, jitter_window=H, key="k") == CREATED
+    assert (
+        due_time(history=History(created=CREATED), cooldown=H, backoff_base=H, jitter_window=H, key="k")
+        == CREATED
+    )
 
 
 @pytest.mark.parametrize(
     ("rank", "expected"),
-    [(100, 12 * H), (95, 12 * H), (94, 24 * H), (85, 24 * H), (84, 48 * H), (70, 48 * H), (69, 7 * 24 * H),
-     (50, 7 * 24 * H), (49, 14 * 24 * H), (0, 14 * 24 * H)],
+    [
+        (100, 12 * H),
+        (95, 12 * H),
+        (94, 24 * H),
+        (85, 24 * H),
+        (84, 48 * H),
+        (70, 48 * H),
+        (69, 7 * 24 * H),
+        (50, 7 * 24 * H),
+        (49, 14 * 24 * H),
+        (0, 14 * 24 * H),
+    ],
 )
 def test_tier_boundaries(rank: int, expected: timedelta) -> None:
     assert cooldown_for(rank=rank) == expected
 
 
-@pytest.mark.parametrize(("rank", "cooldown"), [(95, 12 * H), (85, 24 * H), (70, 48 * H), (50, 168 * H), (0, 336 * H)])
+@pytest.mark.parametrize(
+    ("rank", "cooldown"), [(95, 12 * H), (85, 24 * H), (70, 48 * H), (50, 168 * H), (0, 336 * H)]
+)
 def test_due_exactly_at_the_end_of_each_tier(rank: int, cooldown: timedelta) -> None:
     second = timedelta(seconds=1)
     assert not is_queued(rank=rank, scraped_ago=cooldown - second)
@@ -92,14 +112,23 @@ def test_effective_rank_is_the_max_of_trackers() -> None:
 def test_failure_backoff_is_exponential_and_capped() -> None:
     base, cap = timedelta(minutes=5), 12 * H
     assert [failure_backoff(consecutive_failures=n, base=base, cap=cap) for n in range(5)] == [
-        timedelta(0), base, 2 * base, 4 * base, 8 * base]
+        timedelta(0),
+        base,
+        2 * base,
+        4 * base,
+        8 * base,
+    ]
     assert failure_backoff(consecutive_failures=60, base=base, cap=cap) == cap
 
 
 def test_after_a_failure_retry_with_backoff_not_on_the_next_tick() -> None:
     failed_at = NOW - timedelta(minutes=3)
-    history = History(created=CREATED, last_success=NOW - 20 * H, last_failure=failed_at, consecutive_failures=1)
-    due = due_time(history=history, cooldown=12 * H, backoff_base=timedelta(minutes=5), jitter_window=H, key="k")
+    history = History(
+        created=CREATED, last_success=NOW - 20 * H, last_failure=failed_at, consecutive_failures=1
+    )
+    due = due_time(
+        history=history, cooldown=12 * H, backoff_base=timedelta(minutes=5), jitter_window=H, key="k"
+    )
     assert due == failed_at + timedelta(minutes=5)
     assert not should_dispatch(now=NOW, due=due, active=False, suspended=False)
     assert should_dispatch(now=failed_at + timedelta(minutes=5), due=due, active=False, suspended=False)
@@ -149,8 +178,9 @@ def test_durations_round_trip_and_reject_garbage() -> None:
 def test_job_names_are_idempotent_valid_and_bounded() -> None:
     slot = datetime(2026, 11, 22, 12, 0, 30, tzinfo=UTC)
     a = job_name(target="acme", slot=slot)
-    assert a == f"acme-{int(slot.timestamp()) // 60}"
-    assert job_name(target="acme", slot=slot + timedelta(seconds=20)) == a  # same minute, same slot
+    assert a == f"acme-{int(slot.timestamp())}"
+    assert job_name(target="acme", slot=slot + timedelta(microseconds=20)) == a  # same second, same slot
+    assert job_name(target="acme", slot=slot + timedelta(seconds=1)) != a
     long = job_name(target="x" * 250, slot=slot)
     assert len(long) <= 63
     assert long != job_name(target="x" * 249 + "y", slot=slot)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from pydantic import BaseModel
+
 from scoutly.api import models as m
 
 JsonSchema = dict[str, Any]
@@ -24,7 +26,7 @@ SPEC_RULES: list[dict[str, str]] = [
     },
     {
         "rule": "!has(self.cooldown) || !has(self.jobTemplate) || !has(self.jobTemplate.activeDeadlineSeconds)"
-        " || duration(string(self.jobTemplate.activeDeadlineSeconds) + 's') <= duration(self.cooldown)",
+        " || self.jobTemplate.activeDeadlineSeconds <= duration(self.cooldown).getSeconds()",
         "message": "spec.jobTemplate.activeDeadlineSeconds must not exceed spec.cooldown",
         "fieldPath": ".jobTemplate.activeDeadlineSeconds",
     },
@@ -81,7 +83,7 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
     return out
 
 
-def _schema(model: type[m.BaseModel]) -> JsonSchema:
+def _schema(model: type[BaseModel]) -> JsonSchema:
     raw = model.model_json_schema(mode="serialization")
     schema: JsonSchema = _structural(raw, raw.get("$defs", {}))
     return schema
@@ -111,26 +113,36 @@ def build_crd() -> dict[str, Any]:
         "spec": {
             "group": m.GROUP,
             "scope": "Namespaced",
-            "names": {"kind": m.KIND, "plural": m.PLURAL, "singular": m.SINGULAR, "shortNames": m.SHORT_NAMES,
-                      "listKind": f"{m.KIND}List", "categories": ["scoutly"]},
-            "versions": [{
-                "name": m.VERSION,
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "additionalPrinterColumns": PRINTER_COLUMNS,
-                "schema": {"openAPIV3Schema": {
-                    "type": "object",
-                    "description": "A company whose job postings Scoutly scrapes on a rank-based cooldown.",
-                    "required": ["spec"],
-                    "properties": {
-                        "apiVersion": {"type": "string"},
-                        "kind": {"type": "string"},
-                        "metadata": {"type": "object"},
-                        "spec": spec_schema(),
-                        "status": status_schema(),
+            "names": {
+                "kind": m.KIND,
+                "plural": m.PLURAL,
+                "singular": m.SINGULAR,
+                "shortNames": m.SHORT_NAMES,
+                "listKind": f"{m.KIND}List",
+                "categories": ["scoutly"],
+            },
+            "versions": [
+                {
+                    "name": m.VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": PRINTER_COLUMNS,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": "A company whose job postings Scoutly scrapes on a rank-based cooldown.",
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": spec_schema(),
+                                "status": status_schema(),
+                            },
+                        }
                     },
-                }},
-            }],
+                }
+            ],
         },
     }

@@ -30,6 +30,9 @@ LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
 SCRAPE_NOW_ANNOTATION = "scoutly.io/scrape-now"
 
 
+LabelValue = Annotated[str, Field(max_length=63, pattern=LABEL_VALUE_PATTERN)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, use_enum_values=True)
 
@@ -50,11 +53,23 @@ class SourceType(StrEnum):
 class Source(_Model):
     """Where the company's postings are. The type is detected from the URL when absent."""
 
-    url: Annotated[str, Field(min_length=8, max_length=2048, pattern=URL_PATTERN,
-                              description="Careers page or job-board URL (http or https).")]
+    url: Annotated[
+        str,
+        Field(
+            min_length=8,
+            max_length=2048,
+            pattern=URL_PATTERN,
+            description="Careers page or job-board URL (http or https).",
+        ),
+    ]
     type: SourceType | None = Field(None, description="Job-board type; detected from the URL when absent.")
-    board: Annotated[str | None, Field(None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._~-]+$",
-                                       description="Board/tenant token when the URL does not carry it.")]
+    board: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9._~-]+$",
+        description="Board/tenant token when the URL does not carry it.",
+    )
 
 
 class Tracker(_Model):
@@ -84,29 +99,51 @@ class EnvVar(_Model):
 class JobTemplate(_Model):
     """Per-target overrides of the scrape Job."""
 
-    image: Annotated[str | None, Field(None, min_length=1, max_length=512, pattern=r"^[^\s]+$",
-                                       description="Container image; defaults to the operator's setting.")]
+    image: str | None = Field(
+        None,
+        min_length=1,
+        max_length=512,
+        pattern=r"^[^\s]+$",
+        description="Container image; defaults to the operator's setting.",
+    )
     resources: Resources | None = None
-    env: Annotated[list[EnvVar], Field(default_factory=list, max_length=32)]
-    backoffLimit: Annotated[int | None, Field(None, ge=0, le=10, description="Pod retries inside one Job.")]
-    activeDeadlineSeconds: Annotated[int | None, Field(None, ge=10, le=86400,
-                                                       description="Time limit of one scrape Job.")]
-    labels: Annotated[dict[str, Annotated[str, Field(max_length=63, pattern=LABEL_VALUE_PATTERN)]],
-                      Field(default_factory=dict, max_length=16,
-                            description="Extra labels on the Job and its pod, e.g. kueue.x-k8s.io/queue-name.")]
+    env: list[EnvVar] = Field(default_factory=list, max_length=32)
+    backoffLimit: int | None = Field(None, ge=0, le=10, description="Pod retries inside one Job.")
+    activeDeadlineSeconds: int | None = Field(
+        None, ge=10, le=86400, description="Time limit of one scrape Job."
+    )
+    labels: dict[str, LabelValue] = Field(
+        default_factory=dict,
+        max_length=16,
+        description="Extra labels on the Job and its pod, e.g. kueue.x-k8s.io/queue-name.",
+    )
 
 
 class ScrapeTargetSpec(_Model):
     company: Annotated[str, Field(min_length=1, max_length=200, description="Company display name.")]
-    companyId: Annotated[str | None, Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
-                                           description="Key into the app's companies collection.")]
+    companyId: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Key into the app's companies collection.",
+    )
     source: Source
-    rank: Annotated[int, Field(ge=0, le=100, description="Priority 0..100: drives cooldown and dispatch order.")] = 50
-    cooldown: Annotated[str | None, Field(None, max_length=32, pattern=DURATION_PATTERN,
-                                          description="Override of the rank-based cooldown (Go duration).")]
+    rank: Annotated[
+        int, Field(ge=0, le=100, description="Priority 0..100: drives cooldown and dispatch order.")
+    ] = 50
+    cooldown: str | None = Field(
+        None,
+        max_length=32,
+        pattern=DURATION_PATTERN,
+        description="Override of the rank-based cooldown (Go duration).",
+    )
     suspend: bool = Field(False, description="Stop scheduling new scrapes; running ones finish.")
-    trackers: Annotated[list[Tracker], Field(default_factory=list, max_length=1000,
-                                             description="Users following this company; effective rank = max.")]
+    trackers: list[Tracker] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="Users following this company; effective rank = max.",
+    )
     jobTemplate: JobTemplate | None = None
 
 

@@ -21,8 +21,9 @@ class History:
     consecutive_failures: int = 0
 
 
-def due_time(*, history: History, cooldown: timedelta, backoff_base: timedelta, jitter_window: timedelta,
-             key: str) -> datetime:
+def due_time(
+    *, history: History, cooldown: timedelta, backoff_base: timedelta, jitter_window: timedelta, key: str
+) -> datetime:
     """The next time the target should be scraped.
 
     Never scraped: at creation (due now). After a success: success + cooldown (+ stable jitter). After a
@@ -31,18 +32,23 @@ def due_time(*, history: History, cooldown: timedelta, backoff_base: timedelta, 
     A single timestamp, however long the downtime: at most one catch-up run.
     """
     last_success, last_failure = history.last_success, history.last_failure
-    if last_failure is not None and (last_success is None or last_failure >= last_success) and (
-        history.consecutive_failures > 0
+    if (
+        last_failure is not None
+        and (last_success is None or last_failure >= last_success)
+        and (history.consecutive_failures > 0)
     ):
-        delay = failure_backoff(consecutive_failures=history.consecutive_failures, base=backoff_base, cap=cooldown)
+        delay = failure_backoff(
+            consecutive_failures=history.consecutive_failures, base=backoff_base, cap=cooldown
+        )
         return last_failure + delay
     if last_success is None:
         return history.created
     return last_success + cooldown + jitter_offset(key=key, window=jitter_window)
 
 
-def should_dispatch(*, now: datetime, due: datetime, active: bool, suspended: bool,
-                    manual_pending: bool = False) -> bool:
+def should_dispatch(
+    *, now: datetime, due: datetime, active: bool, suspended: bool, manual_pending: bool = False
+) -> bool:
     """Dispatch when due (or manually triggered), never while a Job of the target is pending or running."""
     if active or suspended:
         return False
@@ -56,13 +62,13 @@ def dispatch_key(*, rank: int, due: datetime) -> tuple[int, datetime]:
 
 
 def job_name(*, target: str, slot: datetime | None = None, manual_token: str | None = None) -> str:
-    """Idempotent Job name for one scheduled run: <target>-<unix minutes of the slot>, or -m<hash> for a
+    """Idempotent Job name for one scheduled run: <target>-<unix seconds of the slot>, or -m<hash> for a
     manual trigger. Two dispatches of the same slot collide on the name, so the API server prevents a
     duplicate Job even across operator restarts. Long target names are shortened with a hash."""
     if manual_token is not None:
         suffix = "m" + hashlib.sha256(manual_token.encode()).hexdigest()[:8]
     elif slot is not None:
-        suffix = str(int(slot.timestamp()) // 60)
+        suffix = str(int(slot.timestamp()))  # seconds: cooldowns may be shorter than a minute
     else:
         raise ValueError("job_name needs a slot or a manual token")
     room = JOB_NAME_MAX - len(suffix) - 1

@@ -72,7 +72,9 @@ class CooldownTiers:
 DEFAULT_TIERS = CooldownTiers()
 
 
-def cooldown_for(*, rank: int, tiers: CooldownTiers = DEFAULT_TIERS, override: timedelta | None = None) -> timedelta:
+def cooldown_for(
+    *, rank: int, tiers: CooldownTiers = DEFAULT_TIERS, override: timedelta | None = None
+) -> timedelta:
     """The cooldown of a target: its override if set, else the first tier whose threshold its rank meets."""
     if override is not None:
         return override
@@ -84,7 +86,7 @@ def cooldown_for(*, rank: int, tiers: CooldownTiers = DEFAULT_TIERS, override: t
 
 def effective_rank(*, rank: int, tracker_ranks: list[int] | tuple[int, ...] = ()) -> int:
     """The rank that schedules a target: the highest of its own and its trackers'."""
-    return max([rank, *tracker_ranks])
+    return int(max([rank, *tracker_ranks]))
 
 
 def failure_backoff(*, consecutive_failures: int, base: timedelta, cap: timedelta) -> timedelta:

@@ -1,0 +1,109 @@
+"""Operator settings: environment variables SCOUTLY_*, each documented here and in docs/configuration.md."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from scoutly.scheduling.policy import CooldownTiers, parse_duration
+
+
+class OperatorSettings(BaseSettings):
+    """Settings of `scoutly operator run`."""
+
+    model_config = SettingsConfigDict(env_prefix="SCOUTLY_", extra="ignore")
+
+    kubeconfig: str | None = Field(
+        None, description="Path to a kubeconfig; unset: in-cluster, else ~/.kube/config."
+    )
+    namespaces: str = Field(
+        "", description="Comma-separated namespaces to watch; empty watches the whole cluster."
+    )
+    mongodb_uri: SecretStr | None = Field(
+        None, description="MongoDB URI of the app's database (from a Secret). Unset: no mirror writes."
+    )
+    mongodb_database: str = Field("scoutly", description="Database name when the URI names none.")
+
+    cooldown_tiers: str = Field(
+        "95=12h,85=24h,70=48h,50=168h,0=336h",
+        description="Rank tiers RANK=DURATION, highest first; 0= is the floor.",
+    )
+    backoff_base: str = Field(
+        "5m", description="First retry delay after a failed scrape; doubles per failure."
+    )
+    jitter: str = Field("0s", description="Spread targets due together over this window (stable per target).")
+    max_concurrent: int = Field(
+        20, ge=1, le=10_000, description="Global cap on scrape Jobs pending or running."
+    )
+    successful_jobs_history_limit: int = Field(3, ge=0, le=100, description="Finished Jobs kept per target.")
+    failed_jobs_history_limit: int = Field(1, ge=0, le=100, description="Failed Jobs kept per target.")
+
+    scrape_image: str = Field("ghcr.io/scoutly/scoutly-operator:latest", description="Default scrape image.")
+    scrape_image_pull_policy: str = Field("IfNotPresent", description="imagePullPolicy of scrape containers.")
+    scrape_service_account: str = Field(
+        "scoutly-scrape", description="ServiceAccount of scrape pods (the chart gives it no API permissions)."
+    )
+    scrape_backoff_limit: int = Field(
+        1, ge=0, le=10, description="Default pod retries inside one scrape Job."
+    )
+    scrape_active_deadline_seconds: int = Field(
+        1800, ge=10, description="Default time limit of a scrape Job."
+    )
+    scrape_cpu_request: str = Field("100m", description="Default CPU request of scrape containers.")
+    scrape_memory_request: str = Field("256Mi", description="Default memory request of scrape containers.")
+    scrape_memory_limit: str = Field("512Mi", description="Default memory limit of scrape containers.")
+    mongodb_secret_name: str = Field(
+        "scoutly-mongodb", description="Secret holding the MongoDB URI for scrape pods."
+    )
+    mongodb_secret_key: str = Field("uri", description="Key of the MongoDB URI in that Secret.")
+    openai_secret_name: str = Field(
+        "", description="Secret with the OpenAI API key for scrape pods; empty: none."
+    )
+    openai_secret_key: str = Field("api-key", description="Key of the API key in that Secret.")
+    openai_base_url: str = Field("", description="OpenAI-compatible endpoint for scrape pods; empty: OpenAI.")
+    llm_model: str = Field("gpt-4o-mini", description="Model the scrape pods use for matching.")
+    extra_pod_annotations: str = Field(
+        "", description="JSON object of annotations added to scrape pods (the tests use it to steer kwok)."
+    )
+
+    metrics_port: int = Field(
+        8080, ge=0, le=65535, description="Port of /metrics, /healthz and /readyz; 0: off."
+    )
+    metrics_per_target: bool = Field(
+        False, description="Export per-target series (cardinality grows with targets)."
+    )
+    log_level: str = Field("INFO", description="Log level of the operator.")
+    peering: str = Field(
+        "", description="kopf peering name for HA (several replicas, one active); empty: none."
+    )
+    priority: int = Field(0, description="This replica's peering priority (distinct per replica).")
+
+    @field_validator("cooldown_tiers")
+    @classmethod
+    def _tiers(cls, v: str) -> str:
+        CooldownTiers.parse(v)
+        return v
+
+    @field_validator("backoff_base", "jitter")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        parse_duration(v)
+        return v
+
+    @property
+    def tiers(self) -> CooldownTiers:
+        return CooldownTiers.parse(self.cooldown_tiers)
+
+    @property
+    def backoff_base_delta(self) -> timedelta:
+        return parse_duration(self.backoff_base)
+
+    @property
+    def jitter_delta(self) -> timedelta:
+        return parse_duration(self.jitter)
+
+    @property
+    def namespace_list(self) -> list[str]:
+        return [n.strip() for n in self.namespaces.split(",") if n.strip()]

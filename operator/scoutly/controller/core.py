@@ -1,0 +1,539 @@
+"""The controller: an in-memory due-queue fed by watch events, a dispatcher under a global cap, and the
+write-back of Job outcomes to the target status, MongoDB, metrics and Events.
+
+No per-object timers and no polling: one heap keyed by due time, woken by events. Writes happen only
+when something changed (status diffs, Job creation, finalizer release, history clean-up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from scoutly import metrics
+from scoutly.api import models as m
+from scoutly.api.summary import RunSummary, parse_summary
+from scoutly.config import OperatorSettings
+from scoutly.controller.events import post_event
+from scoutly.controller.jobs import CONTAINER, FINALIZER, JobPhase, JobView, build_job, job_view
+from scoutly.controller.mirror import Mirror, MirrorWrite
+from scoutly.controller.state import Policy, TargetView, target_view
+from scoutly.controller.status import apply_outcome, desired_status, status_patch
+from scoutly.kube.client import ApiError, KubeClient, ns_path
+from scoutly.scheduling.due import dispatch_key, job_name, should_dispatch
+from scoutly.store import jobqueues
+from scoutly.store.jobqueues import QueueStatus
+
+log = logging.getLogger("scoutly.controller")
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def target_path(namespace: str, name: str | None = None, sub: str | None = None) -> str:
+    return ns_path(m.API_VERSION, namespace, m.PLURAL, name, sub)
+
+
+class Controller:
+    def __init__(
+        self,
+        settings: OperatorSettings,
+        kube: KubeClient,
+        mirror: Mirror,
+        *,
+        clock: Clock = utcnow,
+        dispatch_parallelism: int = 64,
+    ) -> None:
+        self.settings = settings
+        self.kube = kube
+        self.mirror = mirror
+        self.clock = clock
+        self.policy = Policy(
+            tiers=settings.tiers, backoff_base=settings.backoff_base_delta, jitter=settings.jitter_delta
+        )
+        self.targets: dict[str, TargetView] = {}
+        self.orphan_jobs: dict[str, dict[str, JobView]] = defaultdict(dict)  # jobs seen before their target
+        self.active: set[str] = set()  # namespace/name of our Jobs pending or running
+        self._heap: list[tuple[datetime, int, str]] = []
+        self._seq = itertools.count()
+        self._waiting: set[str] = set()
+        self._wake = asyncio.Event()
+        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._releasing: set[str] = set()  # Jobs whose finalizer release is under way
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._parallel = asyncio.Semaphore(dispatch_parallelism)
+        self.ready = asyncio.Event()
+        self.last_event: float = 0.0
+        metrics.max_concurrent.set(settings.max_concurrent)
+
+    # -- feeding the queue --------------------------------------------------------------------------
+    def _schedule(self, view: TargetView) -> None:
+        if view.spec is None or view.deleting:
+            return
+        due = self.clock() if view.manual_pending else view.due(self.policy)
+        heapq.heappush(self._heap, (due, next(self._seq), view.key))
+        self._wake.set()
+
+    def _touch(self) -> None:
+        self.last_event = self.clock().timestamp()
+        metrics.last_event_timestamp.set(self.last_event)
+
+    async def on_target_event(
+        self, body: dict[str, Any], event_type: str | None, known_jobs: Iterable[JobView] = ()
+    ) -> None:
+        """A ScrapeTarget was listed, added, modified or deleted. `known_jobs` are its Jobs from kopf's
+        index, complete before any handler runs: a restarted operator sees a running Job before it could
+        dispatch a second one."""
+        self._touch()
+        metrics.watch_events.labels("scrapetargets").inc()
+        self.ready.set()
+        meta = body.get("metadata") or {}
+        key = f"{meta.get('namespace')}/{meta.get('name')}"
+        if event_type == "DELETED":
+            view = self.targets.pop(key, None)
+            self._waiting.discard(key)
+            await self._target_deleted(key, view)
+            return
+        async with self._locks[key]:
+            previous = self.targets.get(key)
+            view = target_view(body, previous)
+            if previous is None or previous.uid != view.uid:
+                view.jobs.update(self.orphan_jobs.pop(key, {}))
+                for job in known_jobs:
+                    if job.target_uid == view.uid and job.name not in view.jobs:
+                        view.jobs[job.name] = job
+                        if not job.terminal and not job.deleting:
+                            self.active.add(job.key)
+            self.targets[key] = view
+            if view.spec is None and (
+                previous is None
+                or previous.spec_error != view.spec_error
+                or previous.generation != view.generation
+            ):
+                log.warning("target %s cannot be scheduled: %s", key, view.spec_error)
+                await post_event(
+                    self.kube,
+                    view,
+                    reason="InvalidSpec",
+                    message=view.spec_error or "",
+                    now=self.clock(),
+                    warning=True,
+                )
+            if (
+                view.manual_pending
+                and view.active_jobs
+                and (previous is None or previous.scrape_now != view.scrape_now)
+            ):
+                await post_event(
+                    self.kube,
+                    view,
+                    reason="JobAlreadyActive",
+                    now=self.clock(),
+                    message=f"manual trigger waits for {view.active_jobs[0].name} to finish",
+                )
+            await self._sync_status(view)
+            self._schedule(view)
+
+    async def on_job_event(self, body: dict[str, Any], event_type: str | None) -> None:
+        """One of our Jobs changed: mirror it, record its outcome, release it."""
+        self._touch()
+        metrics.watch_events.labels("jobs").inc()
+        job = job_view(body)
+        if job is None:
+            return
+        if event_type == "DELETED":
+            self.active.discard(job.key)
+            view = self.targets.get(job.target)
+            if view:
+                view.jobs.pop(job.name, None)
+            self.orphan_jobs.get(job.target, {}).pop(job.name, None)
+            self.mirror.forget(job.name)
+            self._wake.set()
+            return
+        if job.terminal or job.deleting:
+            self.active.discard(job.key)
+        else:
+            self.active.add(job.key)
+        metrics.active_scrapes.set(len(self.active))
+        async with self._locks[job.target]:
+            view = await self._view_for(job)
+            previous = view.jobs.get(job.name) if view else None
+            if view is not None:
+                view.jobs[job.name] = job
+            if job.phase is JobPhase.RUNNING and not job.deleting:
+                self.mirror.submit(self._mirror_write(job, view, QueueStatus.PROCESSING))
+            if job.terminal or job.deleting:
+                await self._finish(job, view)
+            elif view is not None and (previous is None or previous.phase is not job.phase):
+                await self._sync_status(view)
+        self._wake.set()
+
+    async def _view_for(self, job: JobView) -> TargetView | None:
+        """The view of the Job's target; read from the API when its watch event has not arrived yet
+        (only for Jobs that need it), None when the target is gone."""
+        view = self.targets.get(job.target)
+        if view is not None:
+            return view if view.uid == job.target_uid else None
+        if job.terminal and not job.has_finalizer:
+            self.orphan_jobs[job.target][job.name] = job
+            return None
+        namespace, name = job.target.split("/", 1)
+        try:
+            body = await self.kube.get(target_path(namespace, name))
+        except ApiError as e:
+            if e.not_found:
+                return None
+            raise
+        if body["metadata"].get("uid") != job.target_uid:
+            return None
+        view = target_view(body, None)
+        view.jobs.update(self.orphan_jobs.pop(job.target, {}))
+        self.targets[job.target] = view
+        self._schedule(view)
+        return view
+
+    # -- outcomes -----------------------------------------------------------------------------------
+    async def _finish(self, job: JobView, view: TargetView | None) -> None:
+        """Record a finished (or deleted-while-running) Job everywhere, then release our finalizer."""
+        if not job.has_finalizer or job.key in self._releasing:
+            return
+        self._releasing.add(job.key)
+        summary, summary_error = (await self._summary(job)) if job.terminal else (None, None)
+        if not job.terminal:  # deleted before it finished: the scrape did not happen
+            job.phase, job.reason = (
+                JobPhase.FAILED,
+                "TargetDeleted" if view is None or view.deleting else "JobDeleted",
+            )
+            job.message = "the Job was deleted before it finished"
+            job.finish = job.finish or self.clock()
+        ok = job.phase is JobPhase.SUCCEEDED
+        if view is not None and not view.deleting:
+            new = apply_outcome(view.status, job, summary, summary_error)
+            if new is not None:
+                view.status = new
+                await self._sync_status(view)
+                self._count_outcome(job, summary)
+                await post_event(
+                    self.kube,
+                    view,
+                    reason="ScrapeSucceeded" if ok else "ScrapeFailed",
+                    warning=not ok,
+                    now=self.clock(),
+                    message=self._outcome_message(job, summary, summary_error),
+                )
+        write = self._mirror_write(job, view, QueueStatus.COMPLETED if ok else QueueStatus.FAILED)
+        if summary is not None:
+            write.result = summary.model_dump(mode="json")
+        done = self.mirror.submit(write)
+        task = asyncio.create_task(self._release_when_mirrored(job, done, view))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _release_when_mirrored(
+        self, job: JobView, done: asyncio.Event, view: TargetView | None
+    ) -> None:
+        try:
+            await done.wait()
+            await self._release(job, view)
+        finally:
+            self._releasing.discard(job.key)
+
+    async def _release(self, job: JobView, view: TargetView | None) -> None:
+        path = ns_path("batch/v1", job.namespace, "jobs", job.name)
+        try:
+            current = await self.kube.get(path)
+            finalizers = current["metadata"].get("finalizers") or []
+            if FINALIZER in finalizers:
+                idx = finalizers.index(FINALIZER)
+                await self.kube.json_patch(
+                    path,
+                    [
+                        {"op": "test", "path": f"/metadata/finalizers/{idx}", "value": FINALIZER},
+                        {"op": "remove", "path": f"/metadata/finalizers/{idx}"},
+                    ],
+                )
+        except ApiError as e:
+            if not e.not_found and e.status != 422:  # gone, or the finalizer list moved: next event retries
+                metrics.reconcile_errors.labels("release").inc()
+                log.warning("could not release Job %s: %s", job.key, e)
+            return
+        if view is not None and not view.deleting and job.terminal:
+            await self._enforce_history(view)
+
+    async def _summary(self, job: JobView) -> tuple[RunSummary | None, str | None]:
+        """The run summary from the last pod's termination message (untrusted: validated)."""
+        try:
+            pods = await self.kube.get(
+                ns_path("v1", job.namespace, "pods"), labelSelector=f"job-name={job.name}"
+            )
+        except ApiError as e:
+            return None, f"could not read pods: {e.reason}"
+        best: tuple[str, str] | None = None
+        for pod in pods.get("items", []):
+            for cs in pod.get("status", {}).get("containerStatuses") or []:
+                term = (cs.get("state") or {}).get("terminated")
+                if cs.get("name") == CONTAINER and term:
+                    stamp = term.get("finishedAt") or ""
+                    if best is None or stamp >= best[0]:
+                        best = (stamp, term.get("message") or "")
+        return parse_summary(best[1]) if best else (None, None)
+
+    def _count_outcome(self, job: JobView, summary: RunSummary | None) -> None:
+        ok = job.phase is JobPhase.SUCCEEDED
+        result = "succeeded" if ok else "failed"
+        metrics.jobs_finished.labels(result, "Completed" if ok else (job.reason or "Unknown")).inc()
+        if job.start and job.finish:
+            metrics.job_duration.labels(result).observe(max(0.0, (job.finish - job.start).total_seconds()))
+        if summary:
+            metrics.postings.labels("found").inc(summary.postingsFound)
+            metrics.postings.labels("new").inc(summary.postingsNew)
+            metrics.matches.inc(summary.matches)
+            model = summary.model or "unknown"
+            for kind in ("prompt", "completion", "cached"):
+                metrics.llm_tokens.labels(model, kind).inc(getattr(summary.tokens, kind))
+
+    @staticmethod
+    def _outcome_message(job: JobView, summary: RunSummary | None, summary_error: str | None) -> str:
+        if job.phase is JobPhase.SUCCEEDED:
+            if summary:
+                return (
+                    f"Job {job.name} succeeded: {summary.postingsFound} postings ({summary.postingsNew} new), "
+                    f"{summary.matches} matches, {summary.tokens.total} tokens"
+                )
+            return f"Job {job.name} succeeded" + (f" ({summary_error})" if summary_error else "")
+        return f"Job {job.name} failed: {job.reason or 'Unknown'}" + (
+            f": {job.message}" if job.message else ""
+        )
+
+    def _mirror_write(self, job: JobView, view: TargetView | None, status: QueueStatus) -> MirrorWrite:
+        company = view.spec.companyId if view and view.spec else None
+        return MirrorWrite(
+            job_name=job.name,
+            target=job.target,
+            company_id=company,
+            created_at=job.created or self.clock(),
+            status=status,
+            at=(job.finish if status in (QueueStatus.COMPLETED, QueueStatus.FAILED) else None)
+            or self.clock(),
+            attempts=job.attempts,
+            reason=job.reason,
+            error=job.message if status is QueueStatus.FAILED else None,
+            scheduled_for=job.scheduled,
+        )
+
+    async def _target_deleted(self, key: str, view: TargetView | None) -> None:
+        # Jobs go with the target (ownerReference, garbage collector); their open documents fail here,
+        # and each Job's own deletion event records it too (whichever comes first).
+        if self.mirror.db is not None:
+            try:
+                await jobqueues.fail_open(
+                    self.mirror.db,
+                    target=key,
+                    at=self.clock(),
+                    reason="TargetDeleted",
+                    error="the ScrapeTarget was deleted",
+                )
+            except Exception as e:  # MongoDB down: each Job's deletion re-derives its FAILED write
+                log.warning("could not fail open jobqueues of %s: %s", key, e)
+
+    async def _enforce_history(self, view: TargetView) -> None:
+        """Keep the newest N succeeded and M failed finished Jobs of a target (like CronJob)."""
+        finished = sorted(
+            (j for j in view.jobs.values() if j.terminal and not j.deleting),
+            key=lambda j: j.finish or j.created or datetime.min.replace(tzinfo=UTC),
+            reverse=True,
+        )
+        limits = {
+            JobPhase.SUCCEEDED: self.settings.successful_jobs_history_limit,
+            JobPhase.FAILED: self.settings.failed_jobs_history_limit,
+        }
+        seen: dict[JobPhase, int] = defaultdict(int)
+        for j in finished:
+            seen[j.phase] += 1
+            if seen[j.phase] > limits[j.phase] and not j.has_finalizer:
+                try:
+                    await self.kube.delete(
+                        ns_path("batch/v1", j.namespace, "jobs", j.name), preconditions={"uid": j.uid}
+                    )
+                except ApiError as e:
+                    if not e.not_found and not e.conflict:
+                        log.warning("could not delete old Job %s: %s", j.key, e)
+
+    # -- status -------------------------------------------------------------------------------------
+    async def _sync_status(self, view: TargetView) -> None:
+        desired = desired_status(view, self.policy, self.clock())
+        patch = status_patch(view.observed, desired)
+        if patch is None:
+            return
+        try:
+            resp = await self.kube.merge_patch(
+                target_path(view.namespace, view.name, "status"), {"status": patch}
+            )
+        except ApiError as e:
+            if e.not_found:
+                return
+            metrics.reconcile_errors.labels("status").inc()
+            log.warning("status write for %s failed: %s", view.key, e)
+            return
+        written = dict(resp.get("status") or desired)
+        view.status = dict(written)
+        view.observed = written
+
+    # -- dispatch -----------------------------------------------------------------------------------
+    def _collect_due(self, now: datetime) -> None:
+        while self._heap and self._heap[0][0] <= now:
+            _, _, key = heapq.heappop(self._heap)
+            if key in self.targets:
+                self._waiting.add(key)
+
+    def _candidates(self, now: datetime) -> list[TargetView]:
+        ready: list[TargetView] = []
+        for key in list(self._waiting):
+            view = self.targets.get(key)
+            if view is None or view.spec is None or view.deleting:
+                self._waiting.discard(key)
+                continue
+            if not view.dispatchable() or not should_dispatch(
+                now=now,
+                due=view.due(self.policy),
+                active=bool(view.active_jobs),
+                suspended=view.suspended,
+                manual_pending=view.manual_pending,
+            ):
+                self._waiting.discard(key)  # its next due time is in the heap already
+                continue
+            ready.append(view)
+        ready.sort(key=lambda v: dispatch_key(rank=v.rank, due=v.due(self.policy)))
+        return ready
+
+    async def run_dispatcher(self) -> None:
+        await self.ready.wait()
+        while True:
+            now = self.clock()
+            self._collect_due(now)
+            candidates = self._candidates(now)
+            free = self.settings.max_concurrent - len(self.active)
+            chosen = candidates[: max(free, 0)]
+            metrics.targets_due_waiting.set(len(candidates) - len(chosen))
+            if chosen:
+                await asyncio.gather(*(self._dispatch_guarded(v, now) for v in chosen))
+            timeout = None
+            if self._heap:
+                timeout = max(0.0, (self._heap[0][0] - self.clock()).total_seconds()) + 0.01
+            self._wake.clear()
+            if chosen and len(candidates) > len(chosen) and len(self.active) < self.settings.max_concurrent:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+
+    async def _dispatch_guarded(self, view: TargetView, now: datetime) -> None:
+        async with self._parallel:
+            try:
+                await self.dispatch(view, now)
+            except Exception:
+                metrics.reconcile_errors.labels("dispatch").inc()
+                log.exception("dispatch of %s failed", view.key)
+
+    async def dispatch(self, view: TargetView, now: datetime) -> None:
+        async with self._locks[view.key]:
+            if self.targets.get(view.key) is not view or not view.dispatchable() or view.spec is None:
+                return
+            manual = view.scrape_now if view.manual_pending else None
+            due = view.due(self.policy)
+            slot = due if manual is None else now
+            name = job_name(target=view.name, slot=slot, manual_token=manual)
+            body = build_job(
+                name=name,
+                namespace=view.namespace,
+                target_name=view.name,
+                target_uid=view.uid,
+                spec=view.spec,
+                scheduled=slot,
+                manual_token=manual,
+                settings=self.settings,
+            )
+            path = ns_path("batch/v1", view.namespace, "jobs")
+            try:
+                created = await self.kube.create(path, body)
+            except ApiError as e:
+                if not e.already_exists:
+                    self._waiting.discard(view.key)
+                    metrics.reconcile_errors.labels("create").inc()
+                    await post_event(
+                        self.kube,
+                        view,
+                        reason="FailedCreate",
+                        warning=True,
+                        now=now,
+                        message=f"could not create Job {name}: {e.message}",
+                    )
+                    heapq.heappush(self._heap, (now + self.policy.backoff_base, next(self._seq), view.key))
+                    return
+                created = await self.kube.get(f"{path}/{name}")
+                owner: dict[str, Any] = next(
+                    (o for o in created["metadata"].get("ownerReferences") or [] if o.get("controller")), {}
+                )
+                if owner.get("uid") != view.uid:
+                    self._waiting.discard(view.key)
+                    await post_event(
+                        self.kube,
+                        view,
+                        reason="FailedCreate",
+                        warning=True,
+                        now=now,
+                        message=f"Job {name} exists and is not ours",
+                    )
+                    return
+                log.info("adopted existing Job %s", name)
+            job = job_view(created)
+            assert job is not None
+            view.jobs[job.name] = job
+            self._waiting.discard(view.key)
+            if not job.terminal:
+                self.active.add(job.key)
+            metrics.active_scrapes.set(len(self.active))
+            metrics.jobs_created.labels("manual" if manual else "schedule").inc()
+            metrics.dispatch_lag.observe(
+                max(0.0, ((job.created or now) - due).total_seconds()) if manual is None else 0.0
+            )
+            self.mirror.submit(self._mirror_write(job, view, QueueStatus.PENDING))
+            status = dict(view.status)
+            status["lastScheduleTime"] = created["metadata"].get("creationTimestamp")
+            if manual is not None:
+                status["lastManualTrigger"] = manual
+            view.status = status
+            await self._sync_status(view)
+            await post_event(
+                self.kube,
+                view,
+                reason="SuccessfulCreate",
+                now=now,
+                message=f"created Job {name}" + (" (manual trigger)" if manual else ""),
+            )
+
+    # -- views for metrics and probes ---------------------------------------------------------------
+    def phases(self) -> dict[str, int]:
+        counts = dict.fromkeys((p.value for p in m.Phase), 0)
+        for v in self.targets.values():
+            phase = (v.status or {}).get("phase")
+            if phase in counts:
+                counts[phase] += 1
+        return counts
+
+    def overdue_count(self) -> int:
+        """Targets overdue by more than one cooldown (the overdue alert's signal)."""
+        now = self.clock()
+        return sum(
+            1
+            for v in self.targets.values()
+            if v.spec is not None and not v.suspended and now - v.due(self.policy) > v.cooldown(self.policy)
+        )

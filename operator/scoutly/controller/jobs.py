@@ -1,0 +1,273 @@
+"""Build the batch/v1 Job for one scrape, and read a Job back into a small view (pure)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from scoutly.api import models as m
+from scoutly.config import OperatorSettings
+
+LABEL_TARGET = "scoutly.io/target"  # the target's name (namespace is the Job's own)
+LABEL_TARGET_UID = "scoutly.io/target-uid"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY = "scoutly-operator"
+ANN_SCHEDULED = "scoutly.io/scheduled-timestamp"  # like batch.kubernetes.io/cronjob-scheduled-timestamp
+ANN_MANUAL = "scoutly.io/manual-trigger"
+FINALIZER = "scoutly.io/record-outcome"
+CONTAINER = "scrape"
+TERMINATION_LOG = "/dev/termination-log"
+
+
+class JobPhase(StrEnum):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+def iso(t: datetime) -> str:
+    """RFC 3339 in UTC, second precision: the API server's own time format."""
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def build_job(
+    *,
+    name: str,
+    namespace: str,
+    target_name: str,
+    target_uid: str,
+    spec: m.ScrapeTargetSpec,
+    scheduled: datetime,
+    manual_token: str | None,
+    settings: OperatorSettings,
+) -> dict[str, Any]:
+    """The Job manifest. Secrets reach the pod only as secretKeyRef; the pod gets no API token."""
+    tmpl = spec.jobTemplate or m.JobTemplate()
+    labels = {
+        **tmpl.labels,
+        LABEL_TARGET: target_name[:63],
+        LABEL_TARGET_UID: target_uid,
+        LABEL_MANAGED_BY: MANAGED_BY,
+    }
+    annotations = {ANN_SCHEDULED: iso(scheduled)}
+    if manual_token is not None:
+        annotations[ANN_MANUAL] = manual_token[:253]
+    pod_annotations = json.loads(settings.extra_pod_annotations) if settings.extra_pod_annotations else {}
+    target_spec = spec.model_dump(
+        mode="json", exclude_none=True, include={"company", "companyId", "source", "trackers"}
+    )
+    env: list[dict[str, Any]] = [
+        {"name": "SCOUTLY_TARGET", "value": f"{namespace}/{target_name}"},
+        {"name": "SCOUTLY_TARGET_SPEC", "value": json.dumps(target_spec, separators=(",", ":"))},
+        {"name": "SCOUTLY_JOB_NAME", "value": name},
+        {
+            "name": "SCOUTLY_MONGODB_URI",
+            "valueFrom": {
+                "secretKeyRef": {"name": settings.mongodb_secret_name, "key": settings.mongodb_secret_key}
+            },
+        },
+        {"name": "SCOUTLY_LLM_MODEL", "value": settings.llm_model},
+    ]
+    if settings.openai_secret_name:
+        env.append(
+            {
+                "name": "OPENAI_API_KEY",
+                "valueFrom": {
+                    "secretKeyRef": {
+                        "name": settings.openai_secret_name,
+                        "key": settings.openai_secret_key,
+                        "optional": True,
+                    }
+                },
+            }
+        )
+    if settings.openai_base_url:
+        env.append({"name": "OPENAI_BASE_URL", "value": settings.openai_base_url})
+    reserved = {e["name"] for e in env}
+    env += [{"name": e.name, "value": e.value} for e in tmpl.env if e.name not in reserved]
+
+    res = tmpl.resources
+    requests = {"cpu": settings.scrape_cpu_request, "memory": settings.scrape_memory_request}
+    limits = {"memory": settings.scrape_memory_limit}
+    if res and res.requests:
+        requests.update(res.requests.model_dump(exclude_none=True))
+    if res and res.limits:
+        limits.update(res.limits.model_dump(exclude_none=True))
+
+    container = {
+        "name": CONTAINER,
+        "image": tmpl.image or settings.scrape_image,
+        "imagePullPolicy": settings.scrape_image_pull_policy,
+        "command": ["scoutly", "scrape", "--target", f"{namespace}/{target_name}"],
+        "env": env,
+        "resources": {"requests": requests, "limits": limits},
+        "terminationMessagePath": TERMINATION_LOG,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - the read-only root fs needs a scratch dir
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 65532,
+            "runAsGroup": 65532,
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "privileged": False,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": labels,
+            "annotations": annotations,
+            "finalizers": [FINALIZER],
+            "ownerReferences": [
+                {
+                    "apiVersion": m.API_VERSION,
+                    "kind": m.KIND,
+                    "name": target_name,
+                    "uid": target_uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": {
+            "backoffLimit": tmpl.backoffLimit
+            if tmpl.backoffLimit is not None
+            else settings.scrape_backoff_limit,
+            "activeDeadlineSeconds": tmpl.activeDeadlineSeconds or settings.scrape_active_deadline_seconds,
+            # exit code 2 = bad input (invalid target, auth error): retrying cannot help
+            "podFailurePolicy": {
+                "rules": [
+                    {
+                        "action": "FailJob",
+                        "onExitCodes": {"containerName": CONTAINER, "operator": "In", "values": [2]},
+                    },
+                    {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+                ]
+            },
+            "template": {
+                "metadata": {"labels": labels, "annotations": pod_annotations},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "serviceAccountName": settings.scrape_service_account,
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                        "fsGroup": 65532,
+                    },
+                    "containers": [container],
+                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+                },
+            },
+        },
+    }
+
+
+@dataclass
+class JobView:
+    """What the controller needs to know of one of its Jobs."""
+
+    name: str
+    namespace: str
+    uid: str
+    target: str  # namespace/name of the owning ScrapeTarget
+    target_uid: str
+    phase: JobPhase
+    created: datetime | None
+    scheduled: datetime | None
+    start: datetime | None
+    finish: datetime | None
+    reason: str | None
+    message: str | None
+    attempts: int
+    deleting: bool
+    has_finalizer: bool
+    manual_token: str | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def terminal(self) -> bool:
+        return self.phase in (JobPhase.SUCCEEDED, JobPhase.FAILED)
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _condition(status: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    for c in status.get("conditions") or []:
+        if c.get("type") == kind and c.get("status") == "True":
+            return dict(c)
+    return None
+
+
+def job_view(body: dict[str, Any]) -> JobView | None:
+    """A view of a Job body, or None when it is not one of ours."""
+    meta = body.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    if labels.get(LABEL_MANAGED_BY) != MANAGED_BY or LABEL_TARGET not in labels:
+        return None
+    owner = next(
+        (o for o in meta.get("ownerReferences") or [] if o.get("kind") == m.KIND and o.get("controller")),
+        None,
+    )
+    target_name = owner["name"] if owner else labels[LABEL_TARGET]
+    status = body.get("status") or {}
+    complete, failed = _condition(status, "Complete"), _condition(status, "Failed")
+    finish: datetime | None = None
+    reason = message = None
+    if complete:
+        phase = JobPhase.SUCCEEDED
+        finish = parse_time(status.get("completionTime")) or parse_time(complete.get("lastTransitionTime"))
+    elif failed:
+        phase = JobPhase.FAILED
+        finish = parse_time(failed.get("lastTransitionTime"))
+        reason, message = failed.get("reason"), failed.get("message")
+    elif (
+        (status.get("ready") or 0) > 0
+        or (status.get("succeeded") or 0) > 0
+        or (status.get("failed") or 0) > 0
+    ):
+        phase = JobPhase.RUNNING
+    else:
+        phase = JobPhase.PENDING
+    ann = meta.get("annotations") or {}
+    return JobView(
+        name=meta["name"],
+        namespace=meta["namespace"],
+        uid=meta.get("uid", ""),
+        target=f"{meta['namespace']}/{target_name}",
+        target_uid=owner["uid"] if owner else labels.get(LABEL_TARGET_UID, ""),
+        phase=phase,
+        created=parse_time(meta.get("creationTimestamp")),
+        scheduled=parse_time(ann.get(ANN_SCHEDULED)),
+        start=parse_time(status.get("startTime")),
+        finish=finish,
+        reason=reason,
+        message=message,
+        attempts=int(status.get("failed") or 0)
+        + int(status.get("succeeded") or 0)
+        + int(status.get("active") or 0),
+        deleting=bool(meta.get("deletionTimestamp")),
+        has_finalizer=FINALIZER in (meta.get("finalizers") or []),
+        manual_token=ann.get(ANN_MANUAL),
+    )

@@ -1,0 +1,151 @@
+"""kopf wiring and `scoutly operator run`.
+
+Only watch-event handlers and one in-memory index are registered: kopf then stores nothing on the
+objects (no progress annotations, no finalizers on targets), so an idle cluster costs no writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from typing import Any
+
+import kopf
+from pymongo.errors import PyMongoError
+
+from scoutly import metrics
+from scoutly.api import models as m
+from scoutly.config import OperatorSettings
+from scoutly.controller.core import Controller
+from scoutly.controller.http import make_app, serve
+from scoutly.controller.jobs import LABEL_MANAGED_BY, MANAGED_BY, job_view
+from scoutly.controller.mirror import Mirror
+from scoutly.kube.client import KubeClient
+from scoutly.store import jobqueues
+from scoutly.store.mongo import connect, database, ensure_indexes
+
+log = logging.getLogger("scoutly.operator")
+JOB_LABELS = {LABEL_MANAGED_BY: MANAGED_BY}
+
+
+def build_registry(controller: Controller, settings: OperatorSettings) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.startup(registry=registry)
+    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.posting.enabled = False  # we post few, meaningful Events ourselves
+        settings.watching.server_timeout = 300
+        settings.watching.client_timeout = 330
+        settings.scanning.disabled = True  # no cluster-wide CRD/namespace scans: fewer RBAC needs
+        settings.networking.request_timeout = 60
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        if "KUBERNETES_SERVICE_HOST" in os.environ and not os.environ.get("KUBECONFIG"):
+            return kopf.login_with_service_account(**kwargs)
+        return kopf.login_with_kubeconfig(**kwargs)
+
+    @kopf.index("batch", "v1", "jobs", labels=JOB_LABELS, registry=registry, id="scoutly_jobs")
+    def scoutly_jobs(body: kopf.Body, **_: Any) -> dict[str, Any] | None:
+        job = job_view(dict(body))
+        return {job.target: job} if job else None
+
+    @kopf.on.event(m.GROUP, m.VERSION, m.PLURAL, registry=registry)
+    async def target_event(body: kopf.Body, type: str, **kwargs: Any) -> None:
+        key = f"{body.metadata.namespace}/{body.metadata.name}"
+        index: kopf.Index[str, Any] = kwargs["scoutly_jobs"]
+        try:
+            await controller.on_target_event(dict(body), type, known_jobs=list(index.get(key, [])))
+        except Exception:  # one bad object must never stop the others
+            metrics.reconcile_errors.labels("target").inc()
+            log.exception("handling %s failed", key)
+
+    @kopf.on.event("batch", "v1", "jobs", labels=JOB_LABELS, registry=registry)
+    async def job_event(body: kopf.Body, type: str, **_: Any) -> None:
+        try:
+            await controller.on_job_event(dict(body), type)
+        except Exception:
+            metrics.reconcile_errors.labels("job").inc()
+            log.exception("handling Job %s/%s failed", body.metadata.namespace, body.metadata.name)
+
+    del settings
+    return registry
+
+
+async def _sample_gauges(controller: Controller, interval: float = 15.0) -> None:
+    """Gauges that summarise state (targets by phase, overdue, jobqueues by status), sampled off the hot path."""
+    while True:
+        for phase, count in controller.phases().items():
+            metrics.targets.labels(phase).set(count)
+        metrics.targets_overdue.set(controller.overdue_count())
+        db = controller.mirror.db
+        if db is not None:
+            with contextlib.suppress(PyMongoError):
+                for status in jobqueues.QueueStatus:
+                    n = await db[jobqueues.COLLECTION].count_documents({"status": status.value})
+                    metrics.jobqueue_documents.labels(status.value).set(n)
+        metrics.mongo_up.set(1 if controller.mirror.healthy else 0)
+        await asyncio.sleep(interval)
+
+
+async def run(settings: OperatorSettings, *, stop_flag: asyncio.Event | None = None) -> None:
+    """Run the operator until `stop_flag` is set (or forever)."""
+    if settings.kubeconfig:
+        os.environ["KUBECONFIG"] = settings.kubeconfig  # for kopf's own login
+    kube = await KubeClient.connect(kubeconfig=settings.kubeconfig)
+    db = None
+    mongo_client = None
+    if settings.mongodb_uri is not None:
+        uri = settings.mongodb_uri.get_secret_value()
+        mongo_client = connect(uri)
+        db = database(mongo_client, uri, settings.mongodb_database)
+        try:
+            await ensure_indexes(db)
+        except PyMongoError as e:  # start anyway: scheduling does not depend on MongoDB
+            log.warning("MongoDB not reachable at start-up (mirror writes are queued): %s", e)
+    mirror = Mirror(db, on_backlog=metrics.mirror_backlog.set, on_drop=metrics.mirror_dropped.inc)
+    controller = Controller(settings, kube, mirror)
+    registry = build_registry(controller, settings)
+    kopf_ready = asyncio.Event()
+
+    def live() -> tuple[bool, str]:
+        dead = [t.get_name() for t in tasks if t.done()]
+        return (not dead, f"stopped tasks: {dead}" if dead else "running")
+
+    def ready() -> tuple[bool, str]:
+        if not kopf_ready.is_set():
+            return False, "starting"
+        if db is not None and not mirror.healthy:
+            return False, f"MongoDB unreachable, {mirror.backlog} writes waiting"
+        return True, f"watching, {len(controller.targets)} targets, {len(controller.active)} active"
+
+    runner = None
+    if settings.metrics_port:
+        runner = await serve(make_app(live=live, ready=ready), host="0.0.0.0", port=settings.metrics_port)  # noqa: S104
+    tasks = [
+        asyncio.create_task(controller.run_dispatcher(), name="dispatcher"),
+        asyncio.create_task(mirror.run(), name="mirror"),
+        asyncio.create_task(_sample_gauges(controller), name="gauges"),
+    ]
+    try:
+        await kopf.operator(
+            registry=registry,
+            clusterwide=not settings.namespace_list,
+            namespaces=settings.namespace_list,
+            standalone=not settings.peering,
+            peering_name=settings.peering or None,
+            priority=settings.priority,
+            stop_flag=stop_flag,
+            ready_flag=kopf_ready,
+        )
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if runner is not None:
+            await runner.cleanup()
+        await kube.close()
+        if mongo_client is not None:
+            await mongo_client.close()

@@ -1,0 +1,119 @@
+"""In-memory views of targets and their Jobs, fed by watch events (no API calls here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from scoutly.api import models as m
+from scoutly.controller.jobs import JobView, parse_time
+from scoutly.scheduling.due import History, due_time
+from scoutly.scheduling.policy import CooldownTiers, cooldown_for, effective_rank, parse_duration
+
+
+@dataclass
+class Policy:
+    tiers: CooldownTiers
+    backoff_base: timedelta
+    jitter: timedelta
+
+
+@dataclass
+class TargetView:
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    created: datetime
+    spec: m.ScrapeTargetSpec | None
+    spec_error: str | None
+    scrape_now: str | None
+    status: dict[str, Any]  # the history we keep (outcomes recorded, schedule times), ahead of the server
+    observed: dict[str, Any]  # the status the API server has: from our last write, or as first observed
+    deleting: bool = False
+    jobs: dict[str, JobView] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def rank(self) -> int:
+        if self.spec is None:
+            return 0
+        return effective_rank(rank=self.spec.rank, tracker_ranks=[t.rank for t in self.spec.trackers])
+
+    def cooldown(self, policy: Policy) -> timedelta:
+        override = parse_duration(self.spec.cooldown) if self.spec and self.spec.cooldown else None
+        return cooldown_for(rank=self.rank, tiers=policy.tiers, override=override)
+
+    @property
+    def suspended(self) -> bool:
+        return bool(self.spec and self.spec.suspend)
+
+    @property
+    def active_jobs(self) -> list[JobView]:
+        return sorted(
+            (j for j in self.jobs.values() if not j.terminal and not j.deleting),
+            key=lambda j: j.created or datetime.min,
+        )
+
+    @property
+    def manual_pending(self) -> bool:
+        return bool(self.scrape_now) and self.scrape_now != self.status.get("lastManualTrigger")
+
+    def history(self) -> History:
+        return History(
+            created=self.created,
+            last_success=parse_time(self.status.get("lastSuccessfulScrape")),
+            last_failure=parse_time(self.status.get("lastFailureTime")),
+            consecutive_failures=int(self.status.get("consecutiveFailures") or 0),
+        )
+
+    def due(self, policy: Policy) -> datetime:
+        return due_time(
+            history=self.history(),
+            cooldown=self.cooldown(policy),
+            backoff_base=policy.backoff_base,
+            jitter_window=policy.jitter,
+            key=self.key,
+        )
+
+    def dispatchable(self) -> bool:
+        return self.spec is not None and not self.deleting and not self.active_jobs
+
+
+def target_view(body: dict[str, Any], previous: TargetView | None) -> TargetView:
+    """Build the view of a ScrapeTarget event. The status we wrote ourselves wins over an older echo."""
+    meta = body.get("metadata") or {}
+    spec: m.ScrapeTargetSpec | None = None
+    error: str | None = None
+    try:
+        spec = m.parse_spec(body.get("spec") or {})
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        error = f"spec.{loc}: {first['msg']}" + (
+            f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
+        )
+    same_object = previous is not None and previous.uid == meta.get("uid")
+    keep = same_object and previous is not None
+    status = previous.status if keep and previous is not None else dict(body.get("status") or {})
+    observed = previous.observed if keep and previous is not None else dict(body.get("status") or {})
+    return TargetView(
+        namespace=meta["namespace"],
+        name=meta["name"],
+        uid=meta.get("uid", ""),
+        generation=int(meta.get("generation") or 0),
+        created=parse_time(meta.get("creationTimestamp")) or datetime.fromtimestamp(0).astimezone(),
+        spec=spec,
+        spec_error=error,
+        scrape_now=(meta.get("annotations") or {}).get(m.SCRAPE_NOW_ANNOTATION),
+        status=status,
+        observed=observed,
+        deleting=bool(meta.get("deletionTimestamp")),
+        jobs=previous.jobs if same_object and previous is not None else {},
+    )

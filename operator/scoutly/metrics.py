@@ -1,0 +1,94 @@
+"""Prometheus metrics of the operator (prefix scoutly_), on one registry. Names documented in docs/metrics.md.
+
+Labels are bounded: result/reason/phase/status/model/kind values come from small fixed sets; per-target
+series exist only when SCOUTLY_METRICS_PER_TARGET is on.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from scoutly import __version__
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+# CronJob's job_creation_skew buckets (1..512 s), with sub-second buckets in front: we dispatch faster
+LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
+
+build_info = Info("scoutly_build", "Operator build information.", registry=REGISTRY)
+build_info.info({"version": __version__})
+
+jobs_created = Counter("scoutly_jobs_created_total", "Scrape Jobs created.", ["trigger"], registry=REGISTRY)
+jobs_finished = Counter(
+    "scoutly_jobs_finished_total",
+    "Scrape Jobs finished, by result and reason.",
+    ["result", "reason"],
+    registry=REGISTRY,
+)
+job_duration = Histogram(
+    "scoutly_job_duration_seconds",
+    "Scrape Job duration from start to finish.",
+    ["result"],
+    buckets=DURATION_BUCKETS,
+    registry=REGISTRY,
+)
+dispatch_lag = Histogram(
+    "scoutly_dispatch_lag_seconds",
+    "Job creation time minus the target's due time.",
+    buckets=LAG_BUCKETS,
+    registry=REGISTRY,
+)
+targets = Gauge("scoutly_targets", "ScrapeTargets by phase.", ["phase"], registry=REGISTRY)
+targets_due_waiting = Gauge(
+    "scoutly_targets_due_waiting", "Targets due but waiting for a concurrency slot.", registry=REGISTRY
+)
+targets_overdue = Gauge(
+    "scoutly_targets_overdue", "Targets overdue by more than one cooldown.", registry=REGISTRY
+)
+active_scrapes = Gauge("scoutly_active_scrapes", "Scrape Jobs pending or running.", registry=REGISTRY)
+max_concurrent = Gauge("scoutly_max_concurrent_scrapes", "The configured concurrency cap.", registry=REGISTRY)
+jobqueue_documents = Gauge(
+    "scoutly_jobqueue_documents", "jobqueues documents by status (sampled).", ["status"], registry=REGISTRY
+)
+postings = Counter(
+    "scoutly_postings_total", "Postings reported by finished scrapes.", ["kind"], registry=REGISTRY
+)
+matches = Counter("scoutly_matches_total", "Matches reported by finished scrapes.", registry=REGISTRY)
+llm_tokens = Counter(
+    "scoutly_llm_tokens_total",
+    "LLM tokens reported by finished scrapes.",
+    ["model", "kind"],
+    registry=REGISTRY,
+)
+reconcile_errors = Counter(
+    "scoutly_reconcile_errors_total",
+    "Errors while handling events or dispatching.",
+    ["stage"],
+    registry=REGISTRY,
+)
+mirror_backlog = Gauge(
+    "scoutly_mirror_backlog", "MongoDB mirror writes waiting to be stored.", registry=REGISTRY
+)
+mirror_dropped = Counter(
+    "scoutly_mirror_dropped_total", "Non-terminal mirror writes dropped (backlog full).", registry=REGISTRY
+)
+mongo_up = Gauge("scoutly_mongodb_up", "1 when the last MongoDB write succeeded.", registry=REGISTRY)
+watch_events = Counter("scoutly_watch_events_total", "Watch events handled.", ["resource"], registry=REGISTRY)
+last_event_timestamp = Gauge(
+    "scoutly_last_event_timestamp_seconds", "Unix time of the last handled event.", registry=REGISTRY
+)
+db_log_dropped = Counter(
+    "scoutly_db_log_dropped_total", "Log records dropped by the database logger.", registry=REGISTRY
+)
+target_last_success = Gauge(
+    "scoutly_target_last_success_timestamp_seconds",
+    "Per target (only with SCOUTLY_METRICS_PER_TARGET): last successful scrape.",
+    ["namespace", "name"],
+    registry=REGISTRY,
+)
+
+# process_* (RSS, CPU, open fds) for the operator-health panel and the memory benchmark
+from prometheus_client import ProcessCollector  # noqa: E402
+
+ProcessCollector(registry=REGISTRY)
