@@ -1,0 +1,274 @@
+"""Failure/backoff, bursts, restarts, suspend, manual trigger, deletion, cap and history limits."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from scoutly.controller.jobs import parse_time
+from scoutly.kube.client import ApiError, KubeClient, ns_path
+from scoutly.testing.env import LocalEnv
+from scoutly.testing.wait import eventually
+from tests.integration.controller.conftest import OperatorFactory
+from tests.integration.controller.helpers import (
+    ST,
+    condition,
+    create_target,
+    created,
+    get_target,
+    jobs_of,
+    patch_target,
+    target_body,
+)
+
+pytestmark = [pytest.mark.cluster, pytest.mark.mongo]
+
+
+async def phase_is(kube: KubeClient, ns: str, name: str, phase: str) -> dict[str, Any] | None:
+    t = await get_target(kube, ns, name)
+    return t if (t.get("status") or {}).get("phase") == phase else None
+
+
+async def test_failed_job_sets_failed_and_retries_with_backoff(
+    kube: KubeClient, namespace: str, mongo_db: AsyncDatabase[dict[str, Any]], start_operator: OperatorFactory
+) -> None:
+    await start_operator(
+        backoff_base="3s",
+        extra_pod_annotations=json.dumps(
+            {"scoutly.io/kwok-duration": "200ms", "scoutly.io/kwok-exit-code": "1"}
+        ),
+    )
+    await create_target(kube, namespace, "broken", cooldown="1h", jobTemplate={"backoffLimit": 0})
+    target = await eventually(
+        lambda: phase_is(kube, namespace, "broken", "Failed"), timeout=60, what="phase Failed"
+    )
+    status = target["status"]
+    assert status["consecutiveFailures"] == 1
+    assert status["lastJob"]["result"] == "Failed"
+    assert status["lastJob"]["reason"] == "BackoffLimitExceeded"
+    failing = next(c for c in status["conditions"] if c["type"] == "Failing")
+    assert failing["status"] == "True"
+    failed_at = parse_time(status["lastFailureTime"])
+    assert failed_at is not None
+    # retried after the backoff (3s), not on the next tick and not after the 1h cooldown
+    assert parse_time(status["nextScrapeTime"]) == failed_at + timedelta(seconds=3)
+
+    async def two_failures() -> dict[str, Any] | None:
+        t = await get_target(kube, namespace, "broken")
+        return t if (t.get("status") or {}).get("consecutiveFailures", 0) >= 2 else None
+
+    target = await eventually(two_failures, timeout=60, what="second failure")
+    jobs = await jobs_of(kube, namespace, "broken")
+    # history limit for failed Jobs is 1: the older failed Job is cleaned up eventually
+    assert all(condition(j, "Failed") for j in jobs)
+    second_failed = parse_time(target["status"]["lastFailureTime"])
+    assert second_failed is not None
+    # the second backoff doubles
+    assert parse_time(target["status"]["nextScrapeTime"]) == second_failed + timedelta(seconds=6)
+    docs = await mongo_db["jobqueues"].find({"target": f"{namespace}/broken"}).to_list()
+    assert len(docs) == 2
+    assert {d["status"] for d in docs} == {"FAILED"}
+    assert {d["reason"] for d in docs} == {"BackoffLimitExceeded"}
+
+
+async def test_no_second_job_while_one_runs_even_under_a_burst_of_updates(
+    kube: KubeClient, namespace: str, start_operator: OperatorFactory
+) -> None:
+    await start_operator(extra_pod_annotations=json.dumps({"scoutly.io/kwok-duration": "4s"}))
+    await create_target(kube, namespace, "busy", cooldown="1s")
+    await eventually(lambda: phase_is(kube, namespace, "busy", "Running"), timeout=30, what="Running")
+    for i in range(20):  # rank and cooldown edits, each a new generation and a new due time
+        await patch_target(kube, namespace, "busy", {"spec": {"rank": i * 5, "cooldown": f"{1 + i % 3}s"}})
+    jobs = await jobs_of(kube, namespace, "busy")
+    assert len(jobs) == 1
+    await eventually(lambda: phase_is(kube, namespace, "busy", "Succeeded"), timeout=30, what="Succeeded")
+
+    async def second() -> list[dict[str, Any]] | None:
+        jobs = await jobs_of(kube, namespace, "busy")
+        return jobs if len(jobs) >= 2 else None
+
+    jobs = await eventually(second, timeout=30, what="next Job after the first finished")
+    first_done = parse_time(jobs[0]["status"]["completionTime"])
+    assert first_done is not None
+    assert created(jobs[1]) >= first_done  # never overlapping
+
+
+async def test_restart_mid_flight_creates_no_duplicate_and_loses_no_outcome(
+    kube: KubeClient, namespace: str, mongo_db: AsyncDatabase[dict[str, Any]], start_operator: OperatorFactory
+) -> None:
+    first = await start_operator(extra_pod_annotations=json.dumps({"scoutly.io/kwok-duration": "3s"}))
+    await create_target(kube, namespace, "restart", cooldown="1h")
+    await eventually(lambda: phase_is(kube, namespace, "restart", "Running"), timeout=30, what="Running")
+    await first.crash()
+    jobs = await jobs_of(kube, namespace, "restart")
+    assert len(jobs) == 1
+    name = jobs[0]["metadata"]["name"]
+
+    async def complete_while_down() -> bool:
+        return condition((await jobs_of(kube, namespace, "restart"))[0], "Complete")
+
+    await eventually(complete_while_down, timeout=30, what="Job Complete while the operator is down")
+    await start_operator()
+    target = await eventually(
+        lambda: phase_is(kube, namespace, "restart", "Succeeded"),
+        timeout=30,
+        what="outcome recorded after restart",
+    )
+    assert target["status"]["lastJob"]["name"] == name
+    doc = await eventually(
+        lambda: mongo_db["jobqueues"].find_one({"jobName": name, "status": "COMPLETED"}),
+        what="jobqueues COMPLETED",
+    )
+    assert doc["jobName"] == name
+    jobs = await jobs_of(kube, namespace, "restart")
+    assert [j["metadata"]["name"] for j in jobs] == [name]  # no duplicate
+
+
+async def test_suspend_and_resume(kube: KubeClient, namespace: str, start_operator: OperatorFactory) -> None:
+    await start_operator()
+    await create_target(kube, namespace, "paused", suspend=True)
+    target = await eventually(
+        lambda: phase_is(kube, namespace, "paused", "Suspended"), timeout=30, what="Suspended"
+    )
+    assert target["status"].get("nextScrapeTime") is None
+    assert await jobs_of(kube, namespace, "paused") == []
+    await patch_target(kube, namespace, "paused", {"spec": {"suspend": False}})
+    await eventually(lambda: phase_is(kube, namespace, "paused", "Succeeded"), timeout=30, what="resumed run")
+    assert len(await jobs_of(kube, namespace, "paused")) == 1
+
+
+async def test_manual_trigger_runs_once_per_token(
+    kube: KubeClient, namespace: str, start_operator: OperatorFactory
+) -> None:
+    await start_operator()
+    await create_target(kube, namespace, "manual", cooldown="1h")
+    await eventually(lambda: phase_is(kube, namespace, "manual", "Succeeded"), timeout=30, what="first run")
+    await patch_target(
+        kube, namespace, "manual", {"metadata": {"annotations": {"scoutly.io/scrape-now": "t1"}}}
+    )
+
+    async def two_done() -> list[dict[str, Any]] | None:
+        jobs = await jobs_of(kube, namespace, "manual")
+        return jobs if len(jobs) == 2 and all(condition(j, "Complete") for j in jobs) else None
+
+    jobs = await eventually(two_done, timeout=30, what="manual run")
+    assert jobs[1]["metadata"]["name"].startswith("manual-m")
+    assert jobs[1]["metadata"]["annotations"]["scoutly.io/manual-trigger"] == "t1"
+    target = await eventually(lambda: phase_is(kube, namespace, "manual", "Succeeded"), what="recorded")
+    assert target["status"]["lastManualTrigger"] == "t1"
+    # the same token again is already handled: an unrelated edit brings no third Job
+    await patch_target(kube, namespace, "manual", {"spec": {"rank": 60}})
+    target = await eventually(
+        lambda: _observed(kube, namespace, "manual"), what="the edit observed by the controller"
+    )
+    assert len(await jobs_of(kube, namespace, "manual")) == 2
+
+
+async def _observed(kube: KubeClient, namespace: str, name: str) -> dict[str, Any] | None:
+    t = await get_target(kube, namespace, name)
+    return t if (t.get("status") or {}).get("observedGeneration") == t["metadata"]["generation"] else None
+
+
+async def test_deleting_a_target_cleans_up_jobs_and_fails_open_documents(
+    kube: KubeClient, namespace: str, mongo_db: AsyncDatabase[dict[str, Any]], start_operator: OperatorFactory
+) -> None:
+    await start_operator(extra_pod_annotations=json.dumps({"scoutly.io/kwok-duration": "60s"}))
+    await create_target(kube, namespace, "doomed")
+    await eventually(lambda: phase_is(kube, namespace, "doomed", "Running"), timeout=30, what="Running")
+    name = (await jobs_of(kube, namespace, "doomed"))[0]["metadata"]["name"]
+    await eventually(
+        lambda: mongo_db["jobqueues"].find_one({"jobName": name, "status": "PROCESSING"}),
+        what="jobqueues PROCESSING",
+    )
+    await kube.delete(ns_path(ST, namespace, "scrapetargets", "doomed"))
+
+    async def gone() -> bool:
+        return await jobs_of(kube, namespace, "doomed") == []
+
+    await eventually(gone, timeout=60, what="Jobs garbage-collected (finalizer released)")
+    doc = await mongo_db["jobqueues"].find_one({"jobName": name})
+    assert doc is not None
+    assert doc["status"] == "FAILED"
+    assert doc["reason"] == "TargetDeleted"
+
+
+async def test_global_cap_and_history_limits(
+    kube: KubeClient, namespace: str, start_operator: OperatorFactory
+) -> None:
+    await start_operator(
+        max_concurrent=2,
+        successful_jobs_history_limit=2,
+        extra_pod_annotations=json.dumps({"scoutly.io/kwok-duration": "1s"}),
+    )
+    for i in range(5):
+        await create_target(kube, namespace, f"capped-{i}", rank=10 * i, cooldown="1s")
+
+    async def each_ran_three_times() -> bool:
+        targets = (await kube.get(ns_path(ST, namespace, "scrapetargets")))["items"]
+        return all((t.get("status") or {}).get("lastJob") for t in targets) and len(targets) == 5
+
+    await eventually(each_ran_three_times, timeout=90, what="every target scraped")
+    jobs = (await kube.get(ns_path("batch/v1", namespace, "jobs")))["items"]
+    intervals = []
+    for j in jobs:
+        start = created(j)
+        end = parse_time((j.get("status") or {}).get("completionTime"))
+        intervals.append((start, end or start + timedelta(days=1)))
+    for start, _ in intervals:  # Jobs alive at each creation instant (end exclusive)
+        alive = sum(1 for s, e in intervals if s <= start < e)
+        assert alive <= 2, intervals
+    # history: never more than 2 succeeded Jobs kept per target (allow for one in flight)
+    await asyncio.sleep(0)  # yield to the operator task between API reads
+    for i in range(5):
+        done = [j for j in await jobs_of(kube, namespace, f"capped-{i}") if condition(j, "Complete")]
+        assert len(done) <= 3
+
+
+async def test_invalid_targets_are_rejected_with_the_field_named(
+    kube: KubeClient, namespace: str, crd: dict[str, Any]
+) -> None:
+    path = ns_path(ST, namespace, "scrapetargets")
+    cases = [
+        ({"rank": 101}, "spec.rank"),
+        ({"source": {"url": "ftp://example.com/jobs"}}, "spec.source.url"),
+        ({"cooldown": "7d"}, "spec.cooldown"),
+        ({"cooldown": "100000h"}, "spec.cooldown must be between 1s and 2160h"),
+        ({"source": {"url": "https://example.com/careers", "board": "acme"}}, "spec.source.board needs"),
+        (
+            {"cooldown": "1m", "jobTemplate": {"activeDeadlineSeconds": 600}},
+            "activeDeadlineSeconds must not exceed spec.cooldown",
+        ),
+        ({"source": {"url": "https://example.com", "type": "monster"}}, "spec.source.type"),
+        ({"trackers": [{"user": "u1", "rank": 5}, {"user": "u1", "rank": 6}]}, "spec.trackers[1]"),
+    ]
+    for spec, needle in cases:
+        body = target_body("bad")
+        body["spec"].update(spec)
+        with pytest.raises(ApiError) as err:
+            await kube.create(path, body)
+        assert err.value.status == 422, spec
+        assert needle in err.value.message, (spec, err.value.message)
+
+
+async def test_kubectl_get_shows_the_columns(
+    kube: KubeClient, namespace: str, local_env: LocalEnv, start_operator: OperatorFactory
+) -> None:
+    await start_operator()
+    await create_target(kube, namespace, "shown", company="Shown Inc", rank=97)
+    await eventually(lambda: phase_is(kube, namespace, "shown", "Succeeded"), timeout=30, what="Succeeded")
+    out = local_env.kubectl("get", "st", "-n", namespace, "-o", "wide").stdout.splitlines()
+    header = out[0].split()
+    assert header[:3] == ["NAME", "COMPANY", "RANK"]
+    assert {"PHASE", "LAST", "NEXT", "AGE", "COOLDOWN"} <= set(header)
+    row = out[1]
+    assert "shown" in row
+    assert "Shown Inc" in row
+    assert "97" in row
+    assert "Succeeded" in row
+    assert "12h" in row
+    assert "<none>" not in row  # every column has a value
