@@ -67,3 +67,20 @@ cluster-down: venv ## Stop the environment started by cluster-up.
 .PHONY: demo
 demo: venv testenv ## The main job on the embedded default: local control plane, operator, sample targets.
 	$(VENV)/bin/scoutly dev demo --dir $(DEV_DIR)
+
+.PHONY: manifests
+manifests: venv ## Generate the CRD (manifests/ and the chart) from the Python models.
+	$(VENV)/bin/scoutly crd > manifests/crd/scoutly.io_scrapetargets.yaml
+	$(VENV)/bin/scoutly crd --chart > charts/scoutly-operator/templates/crd.yaml
+
+.PHONY: run
+run: venv ## Run the operator against the current kubeconfig (settings: SCOUTLY_* env, docs/configuration.md).
+	$(VENV)/bin/scoutly operator run
+
+.PHONY: install
+install: venv ## Install the CRD into the current cluster.
+	kubectl apply --server-side -f manifests/crd/
+
+.PHONY: uninstall
+uninstall: ## Remove the CRD (and every ScrapeTarget) from the current cluster.
+	kubectl delete --ignore-not-found -f manifests/crd/

@@ -44,11 +44,9 @@ def _operator(args: argparse.Namespace) -> int:
 
 
 def _crd(args: argparse.Namespace) -> int:
-    import yaml
+    from scoutly.api.crd import render_chart_template, render_yaml
 
-    from scoutly.api.crd import build_crd
-
-    sys.stdout.write(yaml.safe_dump(build_crd(), sort_keys=False, width=120))
+    sys.stdout.write(render_chart_template() if args.chart else render_yaml())
     return 0
 
 
@@ -85,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     op.set_defaults(func=_operator)
 
     crd = sub.add_parser("crd", help="print the ScrapeTarget CustomResourceDefinition (YAML)")
+    crd.add_argument("--chart", action="store_true", help="print it as the Helm chart's template")
     crd.set_defaults(func=_crd)
     return p
 

@@ -44,7 +44,8 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Rank", "type": "integer", "jsonPath": ".spec.rank"},
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
     {"name": "Last Scrape", "type": "date", "jsonPath": ".status.lastSuccessfulScrape"},
-    {"name": "Next Scrape", "type": "date", "jsonPath": ".status.nextScrapeTime"},
+    # a string, not a date: kubectl renders dates as an age, and a future time as <invalid>
+    {"name": "Next Scrape", "type": "string", "jsonPath": ".status.nextScrapeTime"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     {"name": "Cooldown", "type": "string", "jsonPath": ".status.cooldown", "priority": 1},
     {"name": "Failures", "type": "integer", "jsonPath": ".status.consecutiveFailures", "priority": 1},
@@ -146,3 +147,29 @@ def build_crd() -> dict[str, Any]:
             ],
         },
     }
+
+
+HEADER = "# Generated from operator/scoutly/api/models.py by `make manifests`: do not edit.\n"
+
+
+def render_yaml() -> str:
+    import yaml
+
+    return HEADER + yaml.safe_dump(build_crd(), sort_keys=False, width=120)
+
+
+def render_chart_template() -> str:
+    """The CRD as a chart template: toggled by crds.enabled, kept on uninstall with crds.keep."""
+    import yaml
+
+    crd = build_crd()
+    body = yaml.safe_dump(crd, sort_keys=False, width=120)
+    meta_line = "metadata:\n  name: scrapetargets.scoutly.io\n"
+    assert meta_line in body
+    templated = body.replace(
+        meta_line,
+        meta_line
+        + '  labels:\n    {{- include "scoutly-operator.labels" . | nindent 4 }}\n'
+        + "  {{- if .Values.crds.keep }}\n  annotations:\n    helm.sh/resource-policy: keep\n  {{- end }}\n",
+    )
+    return HEADER + "{{- if .Values.crds.enabled }}\n" + templated + "{{- end }}\n"

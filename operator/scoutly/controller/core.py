@@ -167,6 +167,8 @@ class Controller:
         async with self._locks[job.target]:
             view = await self._view_for(job)
             previous = view.jobs.get(job.name) if view else None
+            if previous is not None and previous.phase is JobPhase.RUNNING and job.phase is JobPhase.PENDING:
+                job.phase = JobPhase.RUNNING  # a pod between running and counted: never go back to Pending
             if view is not None:
                 view.jobs[job.name] = job
             if job.phase is JobPhase.RUNNING and not job.deleting:

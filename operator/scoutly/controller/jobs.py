@@ -246,6 +246,7 @@ def job_view(body: dict[str, Any]) -> JobView | None:
         (status.get("ready") or 0) > 0
         or (status.get("succeeded") or 0) > 0
         or (status.get("failed") or 0) > 0
+        or any((status.get("uncountedTerminatedPods") or {}).values())  # finished, not yet counted
     ):
         phase = JobPhase.RUNNING
     else:
