@@ -47,30 +47,70 @@ async def _advance(db: Database, job_name: str, to: QueueStatus, set_: Doc, on_i
     return bool(res.modified_count or res.upserted_id is not None)
 
 
-async def mark_pending(db: Database, *, job_name: str, target: str, company_id: str | None,
-                       created_at: datetime, scheduled_for: datetime | None = None) -> bool:
-    return await _advance(db, job_name, QueueStatus.PENDING,
-                          {"target": target, "companyId": company_id, "createdAt": created_at, "attempts": 0,
-                           "scheduledFor": scheduled_for}, {})
+async def mark_pending(
+    db: Database,
+    *,
+    job_name: str,
+    target: str,
+    company_id: str | None,
+    created_at: datetime,
+    scheduled_for: datetime | None = None,
+) -> bool:
+    return await _advance(
+        db,
+        job_name,
+        QueueStatus.PENDING,
+        {
+            "target": target,
+            "companyId": company_id,
+            "createdAt": created_at,
+            "attempts": 0,
+            "scheduledFor": scheduled_for,
+        },
+        {},
+    )
 
 
-async def mark_processing(db: Database, *, job_name: str, target: str, company_id: str | None,
-                          created_at: datetime, at: datetime, attempts: int) -> bool:
-    return await _advance(db, job_name, QueueStatus.PROCESSING,
-                          {"lastAttemptAt": at, "attempts": attempts},
-                          {"target": target, "companyId": company_id, "createdAt": created_at})
+async def mark_processing(
+    db: Database,
+    *,
+    job_name: str,
+    target: str,
+    company_id: str | None,
+    created_at: datetime,
+    at: datetime,
+    attempts: int,
+) -> bool:
+    return await _advance(
+        db,
+        job_name,
+        QueueStatus.PROCESSING,
+        {"lastAttemptAt": at, "attempts": attempts},
+        {"target": target, "companyId": company_id, "createdAt": created_at},
+    )
 
 
-async def mark_finished(db: Database, *, job_name: str, target: str, company_id: str | None,
-                        created_at: datetime, status: QueueStatus, at: datetime, attempts: int,
-                        error: str | None = None, reason: str | None = None,
-                        result: dict[str, Any] | None = None) -> bool:
+async def mark_finished(
+    db: Database,
+    *,
+    job_name: str,
+    target: str,
+    company_id: str | None,
+    created_at: datetime,
+    status: QueueStatus,
+    at: datetime,
+    attempts: int,
+    error: str | None = None,
+    reason: str | None = None,
+    result: dict[str, Any] | None = None,
+) -> bool:
     assert status in TERMINAL
     set_: Doc = {"finishedAt": at, "attempts": attempts, "error": error, "reason": reason}
     if result is not None:
         set_["result"] = result
-    return await _advance(db, job_name, status, set_,
-                          {"target": target, "companyId": company_id, "createdAt": created_at})
+    return await _advance(
+        db, job_name, status, set_, {"target": target, "companyId": company_id, "createdAt": created_at}
+    )
 
 
 async def record_result(db: Database, *, job_name: str, result: dict[str, Any]) -> None:

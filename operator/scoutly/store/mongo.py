@@ -25,8 +25,9 @@ INDEXES: tuple[tuple[str, list[tuple[str, int]], bool], ...] = (
 
 def connect(uri: str, *, timeout_ms: int = 5000, app_name: str = "scoutly") -> AsyncMongoClient[Doc]:
     """A client that fails fast (server selection `timeout_ms`) instead of hanging when MongoDB is down."""
-    return AsyncMongoClient(uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms,
-                            appname=app_name, tz_aware=True)
+    return AsyncMongoClient(
+        uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, appname=app_name, tz_aware=True
+    )
 
 
 def database(client: AsyncMongoClient[Doc], uri: str, default: str = DEFAULT_DB) -> Database:
@@ -35,6 +36,8 @@ def database(client: AsyncMongoClient[Doc], uri: str, default: str = DEFAULT_DB)
     return client[name]
 
 
-async def ensure_indexes(db: Database, extra: tuple[tuple[str, list[tuple[str, int]], bool], ...] = ()) -> None:
+async def ensure_indexes(
+    db: Database, extra: tuple[tuple[str, list[tuple[str, int]], bool], ...] = ()
+) -> None:
     for coll, keys, unique in (*INDEXES, *extra):
         await db[coll].create_index(keys, unique=unique)
