@@ -1,0 +1,116 @@
+"""Which source serves a career-page URL, and its board id. Pure: no I/O."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
+
+from scoutly.scrape.models import SourceSpec
+
+
+class DetectError(ValueError):
+    """The URL or the explicit type/board cannot be turned into a source."""
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """A detected source: `api` is the base URL its module calls (overridable for tests)."""
+
+    type: str
+    board: str
+    url: str
+    api: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+_WORKDAY = re.compile(r"^(?P<tenant>[a-z0-9-]+)\.(?P<wd>wd\d+)\.myworkdayjobs\.com$", re.I)
+_LOCALE = re.compile(r"^[a-z]{2}(-[A-Za-z]{2})?$")
+_DEFAULT_API = {
+    "greenhouse": "https://boards-api.greenhouse.io",
+    "lever": "https://api.lever.co",
+    "ashby": "https://api.ashbyhq.com",
+    "workable": "https://apply.workable.com",
+    "smartrecruiters": "https://api.smartrecruiters.com",
+}
+
+
+def _segments(path: str) -> list[str]:
+    return [s for s in path.split("/") if s]
+
+
+def _slug(value: str | None, what: str) -> str:
+    if not value or not _SLUG.match(value):
+        raise DetectError(f"no valid {what} in the URL")
+    return value
+
+
+def _guess(url: str) -> tuple[str, str | None, dict[str, str]]:
+    """(type, board or None, extra) from the URL alone."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    segs = _segments(parts.path)
+    first = segs[0] if segs else None
+    if host in ("boards.greenhouse.io", "job-boards.greenhouse.io", "job-boards.eu.greenhouse.io"):
+        embed = parse_qs(parts.query).get("for")
+        if embed:
+            return "greenhouse", embed[0], {}
+        return "greenhouse", first if first != "embed" else None, {}
+    if host in ("jobs.lever.co", "jobs.eu.lever.co"):
+        return "lever", first, {"eu": "1"} if host == "jobs.eu.lever.co" else {}
+    if host == "jobs.ashbyhq.com":
+        return "ashby", first, {}
+    if host == "apply.workable.com":
+        return "workable", first, {}
+    if host in ("jobs.smartrecruiters.com", "careers.smartrecruiters.com"):
+        return "smartrecruiters", first, {}
+    if host.endswith(".recruitee.com"):
+        return "recruitee", host.removesuffix(".recruitee.com"), {}
+    if host.endswith((".jobs.personio.de", ".jobs.personio.com")):
+        return "personio", host.split(".")[0], {}
+    m = _WORKDAY.match(host)
+    if m:
+        site_segs = [s for s in segs if not _LOCALE.match(s)]
+        site = site_segs[0] if site_segs else None
+        tenant = m.group("tenant").lower()
+        return "workday", f"{tenant}/{site}" if site else None, {"tenant": tenant, "site": site or ""}
+    return "jsonld", None, {}
+
+
+def _default_api(type_: str, url: str, extra: dict[str, str], board: str) -> str:
+    parts = urlsplit(url)
+    if type_ == "lever" and extra.get("eu"):
+        return "https://api.eu.lever.co"
+    if type_ in _DEFAULT_API:
+        return _DEFAULT_API[type_]
+    if type_ == "recruitee":
+        return f"https://{board}.recruitee.com"
+    if type_ == "personio":
+        return f"https://{parts.hostname}" if parts.hostname else f"https://{board}.jobs.personio.de"
+    return f"{parts.scheme}://{parts.netloc}"  # workday, jsonld, html: the page's own host
+
+
+def detect(spec: SourceSpec, *, api_bases: dict[str, str] | None = None) -> SourceRef:
+    """The source for `spec`: an explicit type/board wins over what the URL says."""
+    url = spec.url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise DetectError(f"not an http(s) URL: {url[:200]!r}")
+    guessed, board, extra = _guess(url)
+    type_ = spec.type or guessed
+    if spec.type and spec.type != guessed:
+        board, extra = None, {}
+    board = spec.board or board
+    if type_ in ("jsonld", "html"):
+        board = board or f"{parts.hostname}{parts.path}".rstrip("/")
+    elif type_ == "workday":
+        if board and not extra.get("site"):
+            tenant, _, site = board.partition("/")
+            extra = {"tenant": _slug(tenant, "Workday tenant"), "site": _slug(site, "Workday site")}
+        if not board or not extra.get("site"):
+            raise DetectError("a Workday URL needs https://<tenant>.wdN.myworkdayjobs.com/<site>")
+    else:
+        board = _slug(board, f"{type_} board")
+    api = (api_bases or {}).get(type_) or _default_api(type_, url, extra, board)
+    return SourceRef(type=type_, board=board, url=url, api=api.rstrip("/"), extra=extra)

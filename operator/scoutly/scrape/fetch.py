@@ -1,0 +1,244 @@
+"""HTTP fetching for sources: SSRF-checked hops, size cap, retries honouring Retry-After, per-host
+rate limit and concurrency cap, robots.txt for HTML pages. Every failure is a FetchError with a reason."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import httpx
+from aiolimiter import AsyncLimiter
+
+from scoutly.scrape.netguard import AllowList, BlockedAddress, Resolver, resolve_checked, system_resolver
+from scoutly.scrape.robots import Robots, RobotsUnavailable
+
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
+Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], datetime]
+
+
+class FetchError(Exception):
+    """A request that gave no usable answer; `status` is the last HTTP status, if any."""
+
+    def __init__(self, url: str, reason: str, status: int | None = None) -> None:
+        super().__init__(f"{reason} ({_short(url)})")
+        self.url = url
+        self.reason = reason
+        self.status = status
+
+
+def _short(url: str) -> str:
+    return url if len(url) <= 200 else url[:197] + "..."
+
+
+@dataclass(frozen=True)
+class FetchConfig:
+    user_agent: str = "ScoutlyBot/0.1"
+    timeout: float = 20.0
+    max_bytes: int = 20 * 1024 * 1024
+    retries: int = 3
+    backoff: float = 0.5
+    max_retry_after: float = 60.0
+    rate_per_host: float = 5.0
+    concurrency_per_host: int = 4
+    max_redirects: int = 5
+    respect_robots: bool = True
+    allow_private: tuple[str, ...] = ()
+
+
+@dataclass
+class Response:
+    url: str
+    status: int
+    headers: httpx.Headers
+    body: bytes
+
+    def text(self) -> str:
+        charset = "utf-8"
+        ctype = self.headers.get("content-type", "")
+        if "charset=" in ctype:
+            charset = ctype.split("charset=")[-1].split(";")[0].strip() or "utf-8"
+        try:
+            return self.body.decode(charset, errors="replace")
+        except LookupError:
+            return self.body.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise FetchError(self.url, f"malformed JSON: {str(e)[:120]}", self.status) from e
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None when absent/invalid."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+@dataclass
+class _Host:
+    limiter: AsyncLimiter
+    slots: asyncio.Semaphore
+
+
+@dataclass
+class Fetcher:
+    config: FetchConfig = field(default_factory=FetchConfig)
+    resolver: Resolver = system_resolver
+    sleep: Sleep = asyncio.sleep
+    clock: Clock = lambda: datetime.now(UTC)
+    transport: httpx.AsyncBaseTransport | None = None
+
+    def __post_init__(self) -> None:
+        self._allow = AllowList.parse(self.config.allow_private)
+        self._client = httpx.AsyncClient(
+            timeout=self.config.timeout,
+            follow_redirects=False,  # every hop is checked here
+            headers={"User-Agent": self.config.user_agent, "Accept-Encoding": "gzip, deflate"},
+            transport=self.transport,
+            trust_env=False,  # a proxy would bypass the address check
+        )
+        self._hosts: dict[str, _Host] = {}
+        self._robots = Robots(self._fetch_robots, self.config.user_agent)
+        self.requests = 0
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def get(self, url: str, *, html: bool = False, headers: dict[str, str] | None = None) -> Response:
+        """GET `url`; `html=True` marks a web page (robots.txt applies), not a public API."""
+        if html and self.config.respect_robots and not await self._robots.allowed(url):
+            raise FetchError(url, "disallowed by robots.txt")
+        return await self._request("GET", url, headers=headers)
+
+    async def post_json(self, url: str, body: Any) -> Response:
+        return await self._request(
+            "POST", url, content=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        )
+
+    async def _fetch_robots(self, url: str) -> tuple[int, bytes]:
+        try:
+            r = await self._request("GET", url, accept_status=lambda s: True)
+        except FetchError as e:
+            raise RobotsUnavailable(str(e)) from e
+        return r.status, r.body
+
+    async def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        accept_status: Callable[[int], bool] = lambda s: 200 <= s < 300,
+    ) -> Response:
+        attempt = 0
+        while True:
+            try:
+                resp = await self._follow(method, url, content, headers or {})
+            except httpx.TransportError as e:
+                if attempt >= self.config.retries:
+                    raise FetchError(url, f"{type(e).__name__}: {str(e)[:120] or 'transport error'}") from e
+                await self.sleep(self.config.backoff * 2**attempt)
+                attempt += 1
+                continue
+            if (
+                resp.status in RETRY_STATUS
+                and not accept_status(resp.status)
+                and attempt < self.config.retries
+            ):
+                delay = parse_retry_after(resp.headers.get("retry-after"), self.clock())
+                if delay is not None and delay > self.config.max_retry_after:
+                    raise FetchError(
+                        url, f"HTTP {resp.status} with Retry-After {delay:.0f}s (too long)", resp.status
+                    )
+                await self.sleep(delay if delay is not None else self.config.backoff * 2**attempt)
+                attempt += 1
+                continue
+            if not accept_status(resp.status):
+                raise FetchError(url, f"HTTP {resp.status}", resp.status)
+            return resp
+
+    async def _follow(
+        self, method: str, url: str, content: bytes | None, headers: dict[str, str]
+    ) -> Response:
+        for _ in range(self.config.max_redirects + 1):
+            resp = await self._send(method, url, content, headers)
+            location = resp.headers.get("location")
+            if resp.status not in REDIRECT_STATUS or not location:
+                return resp
+            url = urljoin(url, location)
+            if resp.status in (301, 302, 303) and method != "GET":
+                method, content = "GET", None
+        raise FetchError(url, f"more than {self.config.max_redirects} redirects")
+
+    def _host(self, netloc: str) -> _Host:
+        h = self._hosts.get(netloc)
+        if h is None:
+            rate = self.config.rate_per_host
+            h = _Host(
+                AsyncLimiter(max(1.0, rate), max(1.0, rate) / rate),
+                asyncio.Semaphore(self.config.concurrency_per_host),
+            )
+            self._hosts[netloc] = h
+        return h
+
+    async def _send(self, method: str, url: str, content: bytes | None, headers: dict[str, str]) -> Response:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise FetchError(url, "refused: not an http(s) URL")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            ip = await resolve_checked(parts.hostname, port, self._allow, self.resolver)
+        except BlockedAddress as e:
+            raise FetchError(url, f"refused: {e}") from e
+        # connect to the checked address (no second DNS answer), keep Host and TLS name
+        ip_host = f"[{ip}]" if ip.version == 6 else str(ip)
+        target = urlunsplit((parts.scheme, f"{ip_host}:{port}", parts.path or "/", parts.query, ""))
+        host_header = parts.netloc.rsplit("@", 1)[-1]
+        ext = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
+        req = self._client.build_request(
+            method, target, content=content, headers={**headers, "Host": host_header}, extensions=ext
+        )
+        host = self._host(parts.netloc)
+        async with host.slots, host.limiter:
+            self.requests += 1
+            resp = await self._client.send(req, stream=True)
+            try:
+                declared = resp.headers.get("content-length")
+                if declared and declared.isdigit() and int(declared) > self.config.max_bytes:
+                    raise FetchError(url, f"response too large ({declared} bytes)", resp.status_code)
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in resp.aiter_bytes():
+                    size += len(chunk)
+                    if size > self.config.max_bytes:
+                        raise FetchError(
+                            url, f"response too large (> {self.config.max_bytes} bytes)", resp.status_code
+                        )
+                    chunks.append(chunk)
+            except httpx.DecodingError as e:
+                raise FetchError(url, f"undecodable body: {e}", resp.status_code) from e
+            finally:
+                await resp.aclose()
+        return Response(url=url, status=resp.status_code, headers=resp.headers, body=b"".join(chunks))

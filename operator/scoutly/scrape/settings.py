@@ -1,0 +1,152 @@
+"""Settings of `scoutly scrape` (the Job's workload): env SCOUTLY_*, plus OPENAI_API_KEY / OPENAI_BASE_URL.
+
+Every field is documented here and in docs/scrape.md.
+"""
+
+from __future__ import annotations
+
+import json
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SOURCE_TYPES = (
+    "greenhouse",
+    "lever",
+    "ashby",
+    "workable",
+    "smartrecruiters",
+    "recruitee",
+    "personio",
+    "workday",
+    "jsonld",
+    "html",
+)
+
+
+class ScrapeSettings(BaseSettings):
+    """Settings of one scrape run; the controller fills them from the Job's environment."""
+
+    model_config = SettingsConfigDict(env_prefix="SCOUTLY_", extra="ignore", populate_by_name=True)
+
+    # -- the Job contract (docs/architecture.md) --------------------------------------------------
+    target: str = Field("", description="`<namespace>/<name>` of the ScrapeTarget (or --target).")
+    target_spec: str = Field(
+        "{}",
+        description="The target's spec as JSON: company, companyId, source {url, type?, board?}, trackers.",
+    )
+    job_name: str = Field(
+        "", description="The Job's name: key of its `jobqueues` document; empty: none written."
+    )
+    mongodb_uri: SecretStr | None = Field(
+        None, description="MongoDB URI of the app's database (from a Secret)."
+    )
+    mongodb_database: str = Field("scoutly", description="Database name when the URI names none.")
+    termination_log: str = Field(
+        "/dev/termination-log", description="Where the one-line JSON run summary is written; empty: nowhere."
+    )
+    log_level: str = Field("INFO", description="Log level (stdout JSON lines and the `logs` collection).")
+
+    # -- fetching -----------------------------------------------------------------------------------
+    scrape_user_agent: str = Field(
+        "ScoutlyBot/0.1 (+https://scoutly.io/bot)",
+        description="User-Agent of every request (also the robots.txt agent).",
+    )
+    scrape_timeout_seconds: float = Field(
+        20.0, gt=0, le=300, description="Per-request timeout (connect and read)."
+    )
+    scrape_max_response_bytes: int = Field(
+        20 * 1024 * 1024,
+        ge=1024,
+        description="Bodies larger than this are refused (page error, not a crash).",
+    )
+    scrape_retries: int = Field(
+        3, ge=0, le=10, description="Retries of 429/5xx and transport errors per request."
+    )
+    scrape_backoff_seconds: float = Field(
+        0.5, ge=0, le=60, description="First retry delay; doubles per retry."
+    )
+    scrape_max_retry_after_seconds: float = Field(
+        60.0, ge=0, description="Longest Retry-After honoured; a longer one fails the request at once."
+    )
+    scrape_rate_per_host: float = Field(5.0, gt=0, description="Requests per second per host.")
+    scrape_concurrency_per_host: int = Field(4, ge=1, le=64, description="Requests in flight per host.")
+    scrape_max_redirects: int = Field(
+        5, ge=0, le=20, description="Redirect hops followed (each re-checked for SSRF)."
+    )
+    scrape_max_pages: int = Field(
+        200, ge=1, description="Page cap for paginated sources (Workday, SmartRecruiters)."
+    )
+    scrape_max_detail_pages: int = Field(
+        500, ge=0, description="Detail pages fetched per run (JSON-LD, SmartRecruiters descriptions)."
+    )
+    scrape_respect_robots: bool = Field(
+        True, description="Obey robots.txt for HTML pages (ATS APIs are exempt)."
+    )
+    scrape_allow_private_hosts: str = Field(
+        "",
+        description="Comma-separated host names, IPs or CIDRs that may be private (tests, in-cluster boards). "
+        "Metadata endpoints stay refused.",
+    )
+    scrape_api_bases: str = Field(
+        "{}",
+        description='JSON object mapping a source type to its API base URL, e.g. {"greenhouse": "http://127.0.0.1:8080"}; '
+        "unset types use the real ATS host derived from the URL.",
+    )
+    scrape_max_description_chars: int = Field(
+        20_000, ge=100, description="Description text kept per posting (longer text is cut)."
+    )
+
+    # -- matching -----------------------------------------------------------------------------------
+    openai_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key"),
+        description="OpenAI API key (from a Secret). Unset: the LLM step is skipped, prefilter scores are stored.",
+    )
+    openai_base_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url"),
+        description="OpenAI-compatible endpoint; unset: api.openai.com.",
+    )
+    llm_model: str = Field("gpt-4o-mini", description="Chat model used for matching.")
+    llm_token_budget: int = Field(
+        200_000,
+        ge=0,
+        description="LLM tokens (prompt + completion) one run may spend; further pairs stay prefiltered.",
+    )
+    llm_tokens_per_minute: int = Field(
+        150_000, ge=1000, description="Client-side tokens-per-minute limit (estimated before each call)."
+    )
+    llm_max_completion_tokens: int = Field(200, ge=16, le=4096, description="Cap on each verdict's tokens.")
+    llm_max_retries: int = Field(
+        3, ge=0, le=10, description="SDK retries of 429 and 5xx (honouring Retry-After)."
+    )
+    llm_timeout_seconds: float = Field(60.0, gt=0, description="Per-call timeout.")
+    llm_concurrency: int = Field(4, ge=1, le=64, description="LLM calls in flight.")
+    llm_max_posting_chars: int = Field(
+        4000, ge=200, description="Posting description characters sent to the model."
+    )
+    match_min_score: int = Field(60, ge=0, le=100, description="Score from which a pair counts as a match.")
+    prefilter_min_score: int = Field(
+        35, ge=0, le=100, description="Prefilter score a pair needs before it is sent to the model."
+    )
+
+    @field_validator("scrape_api_bases")
+    @classmethod
+    def _bases(cls, v: str) -> str:
+        data = json.loads(v or "{}")
+        if not isinstance(data, dict) or not all(isinstance(x, str) for x in data.values()):
+            raise ValueError("must be a JSON object of strings")
+        unknown = set(data) - set(SOURCE_TYPES)
+        if unknown:
+            raise ValueError(f"unknown source types: {', '.join(sorted(unknown))}")
+        return v
+
+    @property
+    def api_bases(self) -> dict[str, str]:
+        data: dict[str, str] = json.loads(self.scrape_api_bases or "{}")
+        return {k: v.rstrip("/") for k, v in data.items()}
+
+    @property
+    def allow_private(self) -> list[str]:
+        return [h.strip() for h in self.scrape_allow_private_hosts.split(",") if h.strip()]
