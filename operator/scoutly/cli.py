@@ -43,6 +43,12 @@ def _operator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scrape(args: argparse.Namespace) -> int:
+    from scoutly.scrape.run import main as scrape_main
+
+    return scrape_main(args.target)
+
+
 def _crd(args: argparse.Namespace) -> int:
     from scoutly.api.crd import render_chart_template, render_yaml
 
@@ -81,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
         "settings come from SCOUTLY_* env vars (docs/configuration.md)",
     )
     op.set_defaults(func=_operator)
+
+    scrape = sub.add_parser(
+        "scrape",
+        help="run one scrape of a ScrapeTarget (the Job's workload); other inputs come from "
+        "SCOUTLY_* / OPENAI_* env vars (docs/scrape.md)",
+    )
+    scrape.add_argument("--target", help="<namespace>/<name> of the ScrapeTarget (default: $SCOUTLY_TARGET)")
+    scrape.set_defaults(func=_scrape)
 
     crd = sub.add_parser("crd", help="print the ScrapeTarget CustomResourceDefinition (YAML)")
     crd.add_argument("--chart", action="store_true", help="print it as the Helm chart's template")

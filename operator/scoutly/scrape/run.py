@@ -1,0 +1,359 @@
+"""One scrape run (`scoutly scrape --target ns/name`): fetch the board, store what changed, match the
+tracking candidates, record tokens and the run summary. Partial failures are listed in the summary's
+errors; only a run that could not do its job exits non-zero (with a one-line reason)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import openai
+from pydantic import ValidationError
+from pymongo.errors import PyMongoError
+
+from scoutly.api.summary import MAX_MESSAGE_BYTES, RunSummary, TokenCounts
+from scoutly.scrape.dedupe import classify
+from scoutly.scrape.detect import DetectError, SourceRef, detect
+from scoutly.scrape.fetch import FetchConfig, Fetcher, Sleep
+from scoutly.scrape.llm import LlmScorer, Usage
+from scoutly.scrape.match import match_all
+from scoutly.scrape.models import Posting, TargetSpec
+from scoutly.scrape.netguard import Resolver, system_resolver
+from scoutly.scrape.profile import profile_from_user
+from scoutly.scrape.settings import ScrapeSettings
+from scoutly.scrape.sources import SourceContext, fetch_postings
+from scoutly.store import candidates, jobqueues, matches, postings, tokens
+from scoutly.store.dblog import DbLogHandler
+from scoutly.store.mongo import Database, connect, database, ensure_indexes
+
+log = logging.getLogger("scoutly.scrape")
+Clock = Callable[[], datetime]
+INDEXES = (*postings.INDEXES, *matches.INDEXES, *tokens.INDEXES)
+
+
+class RunFailed(Exception):
+    """The run could not do its job; the message is the one-line reason."""
+
+
+@dataclass
+class Inputs:
+    target: str
+    spec: TargetSpec
+    ref: SourceRef
+
+
+@dataclass
+class Outcome:
+    summary: RunSummary
+    failed: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def load_inputs(settings: ScrapeSettings, target_arg: str | None) -> Inputs:
+    target = target_arg or settings.target
+    if not target or target.count("/") != 1:
+        raise RunFailed("no target: pass --target <namespace>/<name> or set SCOUTLY_TARGET")
+    try:
+        spec = TargetSpec.model_validate_json(settings.target_spec)
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise RunFailed(f"invalid SCOUTLY_TARGET_SPEC: {'.'.join(map(str, err['loc']))}: {err['msg']}") from e
+    try:
+        ref = detect(spec.source, api_bases=settings.api_bases)
+    except DetectError as e:
+        raise RunFailed(f"invalid source: {e}") from e
+    return Inputs(target, spec, ref)
+
+
+def make_fetcher(
+    settings: ScrapeSettings, *, resolver: Resolver | None = None, sleep: Sleep | None = None
+) -> Fetcher:
+    cfg = FetchConfig(
+        user_agent=settings.scrape_user_agent,
+        timeout=settings.scrape_timeout_seconds,
+        max_bytes=settings.scrape_max_response_bytes,
+        retries=settings.scrape_retries,
+        backoff=settings.scrape_backoff_seconds,
+        max_retry_after=settings.scrape_max_retry_after_seconds,
+        rate_per_host=settings.scrape_rate_per_host,
+        concurrency_per_host=settings.scrape_concurrency_per_host,
+        max_redirects=settings.scrape_max_redirects,
+        respect_robots=settings.scrape_respect_robots,
+        allow_private=tuple(settings.allow_private),
+    )
+    return Fetcher(config=cfg, resolver=resolver or system_resolver, sleep=sleep or asyncio.sleep)
+
+
+def make_scorer(settings: ScrapeSettings) -> LlmScorer | None:
+    if settings.openai_api_key is None or not settings.openai_api_key.get_secret_value():
+        return None
+    client = openai.AsyncOpenAI(
+        api_key=settings.openai_api_key.get_secret_value(),
+        base_url=settings.openai_base_url or None,
+        max_retries=settings.llm_max_retries,
+        timeout=settings.llm_timeout_seconds,
+    )
+    return LlmScorer(
+        client,
+        model=settings.llm_model,
+        max_completion_tokens=settings.llm_max_completion_tokens,
+        budget=settings.llm_token_budget,
+        tokens_per_minute=settings.llm_tokens_per_minute,
+        max_posting_chars=settings.llm_max_posting_chars,
+    )
+
+
+def _posting_doc(p: Posting) -> dict[str, Any]:
+    return {
+        "nativeId": p.native_id,
+        "title": p.title,
+        "location": p.location,
+        "remote": p.remote,
+        "department": p.department,
+        "employmentType": p.employment_type,
+        "salary": p.salary.model_dump() if p.salary else None,
+        "url": p.url,
+        "description": p.description,
+        "postedAt": p.posted_at,
+        "updatedAt": p.updated_at,
+        "contentHash": p.content_hash,
+    }
+
+
+async def execute(
+    settings: ScrapeSettings,
+    inputs: Inputs,
+    db: Database,
+    fetcher: Fetcher,
+    scorer: LlmScorer | None,
+    *,
+    clock: Clock,
+) -> Outcome:
+    """The run itself; every partial failure lands in the summary's errors."""
+    started = time.monotonic()
+    ref, spec = inputs.ref, inputs.spec
+    errors: list[str] = []
+    now = clock()
+    ctx = SourceContext(
+        ref=ref,
+        fetcher=fetcher,
+        max_pages=settings.scrape_max_pages,
+        max_details=settings.scrape_max_detail_pages,
+        description_limit=settings.scrape_max_description_chars,
+    )
+    log.info("fetching %s board %s", ref.type, ref.board)
+    found = await fetch_postings(ctx)
+    errors.extend(found.errors)
+    if not found.postings and not found.complete:
+        return Outcome(RunSummary(errors=errors[:50]), failed=f"{ref.type} source failed: {found.errors[0]}")
+
+    source = found.postings[0].source if found.postings else ref.type  # "html" after a JSON-LD fallback
+    stored = await postings.load_states(db, source=source, board=ref.board)
+    diff = classify(found.postings, stored, complete=found.complete)
+    errors.extend(f"duplicate posting id {d}" for d in diff.duplicates[:10])
+    await postings.save(
+        db,
+        source=source,
+        board=ref.board,
+        upserts=[_posting_doc(p) for p in (*diff.new, *diff.changed)],
+        seen_ids=[p.native_id for p in diff.unchanged],
+        closed_ids=diff.closed,
+        company_id=spec.company_id,
+        target=inputs.target,
+        now=now,
+    )
+    log.info(
+        "postings: %d found, %d new, %d changed, %d closed",
+        len(diff.current),
+        len(diff.new),
+        len(diff.changed),
+        len(diff.closed),
+    )
+
+    refs = [t.user for t in spec.trackers]
+    if spec.company_id:
+        refs += await candidates.tracking_user_ids(db, company_id=spec.company_id)
+    users = await candidates.load_users(db, refs=refs) if refs else []
+    profiles = [profile_from_user(u) for u in users]
+    notes: list[str] = []
+    if scorer is None:
+        notes.append("LLM step skipped: no OPENAI_API_KEY")
+        log.warning("no OPENAI_API_KEY: LLM step skipped, prefilter scores stored")
+    stored_matches = await matches.load(
+        db, source=source, board=ref.board, user_ids=[p.user_id for p in profiles]
+    )
+
+    async def on_usage(user_id: str, usage: Usage) -> None:
+        assert scorer is not None
+        await tokens.record(
+            db,
+            model=scorer.model,
+            prompt=usage.prompt_tokens,
+            completion=usage.completion_tokens,
+            cached=usage.cached_tokens,
+            target=inputs.target,
+            user_id=user_id,
+            company_id=spec.company_id,
+            job_name=settings.job_name or None,
+            purpose="match",
+            at=clock(),
+        )
+
+    mo = await match_all(
+        diff.current,
+        profiles,
+        stored_matches,
+        scorer=scorer,
+        on_usage=on_usage,
+        prefilter_min=settings.prefilter_min_score,
+        match_min=settings.match_min_score,
+        concurrency=settings.llm_concurrency,
+        now=now,
+        extra={"companyId": spec.company_id, "target": inputs.target},
+    )
+    await matches.save(db, source=source, board=ref.board, docs=mo.docs)
+    errors.extend(mo.errors)
+    log.info(
+        "matching: %d candidates, %d LLM calls, %d tokens, %d matches",
+        len(profiles),
+        mo.llm_calls,
+        mo.tokens.total,
+        mo.matches,
+    )
+    summary = RunSummary(
+        postingsFound=len(diff.current),
+        postingsNew=len(diff.new),
+        postingsChanged=len(diff.changed),
+        postingsClosed=len(diff.closed),
+        candidates=len(profiles),
+        matches=mo.matches,
+        tokens=TokenCounts(
+            prompt=mo.tokens.prompt_tokens,
+            completion=mo.tokens.completion_tokens,
+            cached=mo.tokens.cached_tokens,
+        ),
+        model=scorer.model if scorer else None,
+        durationSeconds=round(time.monotonic() - started, 3),
+        errors=[e[:500] for e in errors[:50]],
+    )
+    return Outcome(summary, failed=mo.fatal, notes=notes)
+
+
+def _message(summary: RunSummary, failed: str | None, notes: list[str]) -> str:
+    if failed:
+        return failed
+    text = (
+        f"{summary.postingsFound} postings ({summary.postingsNew} new, {summary.postingsChanged} changed, "
+        f"{summary.postingsClosed} closed); {summary.candidates} candidates; {summary.matches} matches; "
+        f"{summary.tokens.total} tokens"
+    )
+    if summary.errors:
+        text += f"; {len(summary.errors)} errors"
+    return "; ".join([text, *notes])
+
+
+def termination_text(summary: RunSummary) -> str:
+    """One JSON line under the kubelet's cap: errors are shortened, then dropped, to fit."""
+    s = summary.model_copy(update={"errors": [e[:200] for e in summary.errors]})
+    while True:
+        text = s.model_dump_json()
+        if len(text.encode()) < MAX_MESSAGE_BYTES - 64 or not s.errors:
+            return text
+        s = s.model_copy(update={"errors": s.errors[:-1]})
+
+
+def write_termination(path: str, summary: RunSummary) -> None:
+    if not path:
+        return
+    with contextlib.suppress(OSError):  # not in a pod (local runs): stdout has it anyway
+        Path(path).write_text(termination_text(summary) + "\n")
+
+
+async def run(
+    settings: ScrapeSettings,
+    target_arg: str | None,
+    *,
+    resolver: Resolver | None = None,
+    sleep: Sleep | None = None,
+    clock: Clock = lambda: datetime.now(UTC),
+) -> tuple[int, RunSummary]:
+    """The whole program; returns (exit code, summary) and never raises for expected failures."""
+    started = time.monotonic()
+    outcome = Outcome(RunSummary())
+    db: Database | None = None
+    dblog: DbLogHandler | None = None
+    client = None
+    fetcher = None
+    try:
+        inputs = load_inputs(settings, target_arg)
+        if settings.mongodb_uri is None:
+            raise RunFailed("SCOUTLY_MONGODB_URI is not set")
+        uri = settings.mongodb_uri.get_secret_value()
+        client = connect(uri)
+        db = database(client, uri, settings.mongodb_database)
+        dblog = DbLogHandler(f"scrape:{inputs.target}")
+        logging.getLogger().addHandler(dblog)
+        try:
+            await ensure_indexes(db, extra=INDEXES)
+        except PyMongoError as e:
+            raise RunFailed(f"MongoDB unreachable: {type(e).__name__}") from e
+        fetcher = make_fetcher(settings, resolver=resolver, sleep=sleep)
+        scorer = make_scorer(settings)
+        try:
+            outcome = await execute(settings, inputs, db, fetcher, scorer, clock=clock)
+        finally:
+            if scorer is not None:
+                await scorer.client.close()
+    except RunFailed as e:
+        outcome = Outcome(outcome.summary, failed=str(e))
+    except PyMongoError as e:
+        outcome = Outcome(outcome.summary, failed=f"MongoDB error: {type(e).__name__}: {str(e)[:200]}")
+    finally:
+        if fetcher is not None:
+            await fetcher.aclose()
+    summary = outcome.summary.model_copy(
+        update={
+            "message": _message(outcome.summary, outcome.failed, outcome.notes)[:1024],
+            "durationSeconds": round(time.monotonic() - started, 3),
+        }
+    )
+    if outcome.failed:
+        log.error("scrape failed: %s", outcome.failed)
+    log.info("run summary %s", summary.model_dump_json())
+    if db is not None:
+        if settings.job_name:
+            with contextlib.suppress(PyMongoError):
+                await jobqueues.record_result(db, job_name=settings.job_name, result=summary.model_dump())
+        if dblog is not None:
+            await dblog.flush_to(db)
+            logging.getLogger().removeHandler(dblog)
+    if client is not None:
+        await client.close()
+    write_termination(settings.termination_log, summary)
+    return (1 if outcome.failed else 0), summary
+
+
+def main(target_arg: str | None) -> int:
+    from scoutly.logs import setup_logging
+
+    try:
+        settings = ScrapeSettings()
+    except ValidationError as e:
+        err = e.errors()[0]
+        print(f"error: invalid settings: {'.'.join(map(str, err['loc']))}: {err['msg']}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level)
+    rc, summary = asyncio.run(run(settings, target_arg))
+    print(json.dumps({"summary": summary.model_dump()}, default=str))
+    if rc:
+        print(f"error: {summary.message}", file=sys.stderr)
+    return rc
