@@ -301,6 +301,7 @@ async def run(
         client = connect(uri)
         db = database(client, uri, settings.mongodb_database)
         dblog = DbLogHandler(f"scrape:{inputs.target}")
+        logging.getLogger("scoutly").setLevel(settings.log_level.upper())  # records reach the db logger too
         logging.getLogger().addHandler(dblog)
         try:
             await ensure_indexes(db, extra=INDEXES)

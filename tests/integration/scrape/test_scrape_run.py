@@ -1,0 +1,313 @@
+"""Whole scrape runs against fake boards and a fake OpenAI server, asserting on what lands in MongoDB."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from pymongo.asynchronous.database import AsyncDatabase
+
+from scoutly.scrape.run import run
+from scoutly.scrape.settings import SOURCE_TYPES, ScrapeSettings
+from scoutly.testing.env import LocalEnv
+from tests.integration.scrape.fakes import Board, FakeOpenAI, board_app, gh_job, serve
+
+pytestmark = pytest.mark.mongo
+DB = AsyncDatabase[dict[str, Any]]
+
+
+@pytest_asyncio.fixture
+async def board() -> AsyncIterator[tuple[Board, str]]:
+    b = Board(
+        greenhouse=[
+            gh_job(1),
+            gh_job(2, title="Senior Backend Engineer"),
+            gh_job(3, title="Account Executive"),
+            gh_job(4, title="Python Developer", location="Remote"),
+            gh_job(5, title="Office Manager"),
+        ]
+    )
+    async with serve(board_app(b)) as url:
+        yield b, url
+
+
+@pytest_asyncio.fixture
+async def llm() -> AsyncIterator[tuple[FakeOpenAI, str]]:
+    fake = FakeOpenAI()
+    async with serve(fake.app()) as url:
+        yield fake, url
+
+
+@pytest.fixture
+def mongo_uri(local_env: LocalEnv, mongo_db: DB) -> str:
+    base = os.environ.get("SCOUTLY_TEST_MONGODB_URI") or local_env.mongo_uri
+    return f"{base.rstrip('/')}/{mongo_db.name}"
+
+
+async def _seed_users(db: DB) -> None:
+    await db["users"].insert_many(
+        [
+            {
+                "_id": "u1",
+                "email": "a@x.io",
+                "candidateInfo": {
+                    "desiredTitles": ["Backend Engineer"],
+                    "skills": ["Python"],
+                    "locations": ["Berlin"],
+                    "remote": True,
+                },
+                "cvText": "Python dev",
+            },
+            {
+                "_id": "u2",
+                "email": "b@x.io",
+                "candidateInfo": {
+                    "desiredTitles": ["Python Developer"],
+                    "locations": ["Hamburg"],
+                    "remote": True,
+                },
+            },
+            {"_id": "u3", "email": "c@x.io", "candidateInfo": {"desiredTitles": ["Sales"]}},
+        ]
+    )
+    await db["usercompanypreferences"].insert_many(
+        [
+            {"userId": "u1", "companyId": "c1", "isTracking": True},
+            {"userId": "u2", "companyId": "c1", "isTracking": True},
+            {"userId": "u3", "companyId": "c1", "isTracking": False},
+        ]
+    )
+
+
+def _settings(
+    uri: str,
+    board_url: str,
+    tmp: Path,
+    *,
+    llm_url: str | None = None,
+    key: str | None = "sk-test",
+    source: dict[str, Any] | None = None,
+    **kw: Any,
+) -> ScrapeSettings:
+    spec = {
+        "company": "Acme",
+        "companyId": "c1",
+        "source": source or {"url": "https://boards.greenhouse.io/acme"},
+        "trackers": [],
+    }
+    return ScrapeSettings(
+        target="team-a/acme",
+        target_spec=json.dumps(spec),
+        job_name="acme-001",
+        mongodb_uri=uri,
+        termination_log=str(tmp / "termination-log"),
+        scrape_allow_private_hosts="127.0.0.1,localhost",
+        scrape_api_bases=json.dumps(dict.fromkeys(SOURCE_TYPES[:8], board_url)),
+        openai_api_key=key if llm_url else None,
+        openai_base_url=f"{llm_url}/v1" if llm_url else None,
+        llm_max_retries=2,
+        **kw,
+    )
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, d: float) -> None:
+        self.delays.append(d)
+        await asyncio.sleep(0)
+
+
+async def _token_sum(db: DB) -> tuple[int, int, int, int]:
+    docs = await db["tokenusages"].find({}).to_list()
+    return (
+        len(docs),
+        sum(d["promptTokens"] for d in docs),
+        sum(d["completionTokens"] for d in docs),
+        sum(d["cachedTokens"] for d in docs),
+    )
+
+
+async def test_first_run_rerun_change_and_close(
+    mongo_db: DB, mongo_uri: str, board: tuple[Board, str], llm: tuple[FakeOpenAI, str], tmp_path: Path
+) -> None:
+    b, url = board
+    fake, llm_url = llm
+    fake.cached = 3
+    await _seed_users(mongo_db)
+    s = _settings(mongo_uri, url, tmp_path, llm_url=llm_url)
+
+    rc, summary = await run(s, None)
+    assert rc == 0, summary.message
+    assert (summary.postingsFound, summary.postingsNew, summary.candidates) == (5, 5, 2)
+    posting = await mongo_db["jobpostings"].find_one({"nativeId": "1001"})
+    assert posting is not None and posting["status"] == "OPEN"
+    assert "We build things." in posting["description"] and "&lt;" not in posting["description"]
+    calls1 = len(fake.calls)
+    assert 0 < calls1 < 10  # the prefilter kept most of the 5 x 2 pairs away from the model
+    n, prompt, completion, cached = await _token_sum(mongo_db)
+    assert n == calls1
+    assert prompt == sum(r["prompt_tokens"] for r in fake.reported)
+    assert completion == 17 * calls1 and cached == 3 * calls1
+    assert (summary.tokens.prompt, summary.tokens.completion, summary.tokens.cached) == (
+        prompt,
+        completion,
+        cached,
+    )
+    usage = await mongo_db["tokenusages"].find_one({})
+    assert usage is not None and usage["target"] == "team-a/acme" and usage["model"] == "gpt-4o-mini"
+    assert usage["userId"] in ("u1", "u2")
+    llm_docs = await mongo_db["jobmatches"].find({"method": "llm"}).to_list()
+    assert len(llm_docs) == calls1 and all(d["verdict"] in ("strong", "weak") for d in llm_docs)
+    assert await mongo_db["jobmatches"].count_documents({"userId": "u3"}) == 0  # not tracking
+    jq = await mongo_db["jobqueues"].find_one({"jobName": "acme-001"})
+    assert jq is not None and jq["result"]["postingsFound"] == 5
+    term = json.loads((tmp_path / "termination-log").read_text())
+    assert term["tokens"]["prompt"] == prompt and term["matches"] == summary.matches
+
+    rc, again = await run(s, None)
+    assert rc == 0
+    assert len(fake.calls) == calls1, "an unchanged board must cost no LLM call"
+    assert again.tokens.total == 0 and again.postingsNew == 0 and again.postingsChanged == 0
+    assert again.matches == summary.matches
+
+    b.greenhouse[0] = gh_job(1, body="Now with Rust and Go.")  # u1's backend engineer posting changes
+    removed = b.greenhouse.pop(2)  # the account executive role is gone
+    rc, third = await run(s, None)
+    assert rc == 0
+    assert (third.postingsChanged, third.postingsClosed, third.postingsFound) == (1, 1, 4)
+    rescored = fake.calls[calls1:]
+    assert len(rescored) == 1 and "Now with Rust and Go." in rescored[0]["messages"][-1]["content"]
+    closed = await mongo_db["jobpostings"].find_one({"nativeId": str(removed["id"])})
+    assert closed is not None and closed["status"] == "CLOSED" and closed["closedAt"] is not None
+    assert await mongo_db["jobpostings"].count_documents({}) == 5  # closed, not deleted
+
+    rc, fourth = await run(s, None)
+    assert rc == 0 and fourth.tokens.total == 0 and len(fake.calls) == calls1 + 1
+    logs = await mongo_db["logs"].count_documents({"context": "scrape:team-a/acme"})
+    assert logs >= 4 * 3
+    assert await mongo_db["logs"].count_documents({"message": {"$regex": "sk-test"}}) == 0
+
+
+async def test_without_api_key_prefilter_scores_are_stored(
+    mongo_db: DB, mongo_uri: str, board: tuple[Board, str], tmp_path: Path
+) -> None:
+    _, url = board
+    await _seed_users(mongo_db)
+    rc, summary = await run(_settings(mongo_uri, url, tmp_path), None)
+    assert rc == 0
+    assert "LLM step skipped" in (summary.message or "") and summary.tokens.total == 0
+    docs = await mongo_db["jobmatches"].find({}).to_list()
+    assert len(docs) == 10 and {d["method"] for d in docs} == {"prefilter"}
+    assert any(d["llmSkipped"] and d["isMatch"] for d in docs)
+    assert await mongo_db["tokenusages"].count_documents({}) == 0
+
+
+async def test_rate_limited_then_success_and_auth_failure(
+    mongo_db: DB, mongo_uri: str, board: tuple[Board, str], llm: tuple[FakeOpenAI, str], tmp_path: Path
+) -> None:
+    _, url = board
+    fake, llm_url = llm
+    await _seed_users(mongo_db)
+    fake.script = ["429", "500"]
+    rc, summary = await run(_settings(mongo_uri, url, tmp_path, llm_url=llm_url, llm_concurrency=1), None)
+    assert rc == 0 and not summary.errors
+    assert fake.statuses[:3] == [429, 500, 200]
+    n, prompt, _, _ = await _token_sum(mongo_db)
+    assert n == len(fake.calls) and prompt == sum(r["prompt_tokens"] for r in fake.reported)
+
+    await mongo_db["jobmatches"].delete_many({})
+    rc, failed = await run(
+        _settings(mongo_uri, url, tmp_path, llm_url=llm_url, key="sk-wrong", llm_concurrency=1), None
+    )
+    assert rc == 1
+    assert "OPENAI_API_KEY" in (failed.message or "") and "401" in (failed.message or "")
+    assert fake.statuses[-1] == 401 and fake.statuses.count(401) == 1  # fails fast: no retries, no more calls
+    assert await mongo_db["jobpostings"].count_documents({}) == 5  # what was fetched is kept
+    jq = await mongo_db["jobqueues"].find_one({"jobName": "acme-001"})
+    assert jq is not None and "OPENAI_API_KEY" in jq["result"]["message"]
+
+
+async def test_bad_and_injected_llm_output_is_rejected_per_pair(
+    mongo_db: DB, mongo_uri: str, board: tuple[Board, str], llm: tuple[FakeOpenAI, str], tmp_path: Path
+) -> None:
+    _, url = board
+    fake, llm_url = llm
+    await _seed_users(mongo_db)
+    fake.script = ["bad", "inject"]
+    rc, summary = await run(_settings(mongo_uri, url, tmp_path, llm_url=llm_url, llm_concurrency=1), None)
+    assert rc == 0
+    assert any("fails the schema" in e for e in summary.errors)
+    assert any("prompt injection" in e for e in summary.errors)
+    rejected = await mongo_db["jobmatches"].find({"llmError": {"$ne": None}, "method": "prefilter"}).to_list()
+    assert len(rejected) == 2 and all(d["verdict"] is None and not d["isMatch"] for d in rejected)
+    assert await mongo_db["jobmatches"].count_documents({"reasons": {"$regex": "Ignore previous"}}) == 0
+    n, prompt, _, _ = await _token_sum(mongo_db)  # rejected answers still cost tokens
+    assert n == len(fake.calls) and summary.tokens.prompt == prompt
+
+
+async def test_workday_paging_and_a_broken_page(
+    mongo_db: DB, mongo_uri: str, board: tuple[Board, str], tmp_path: Path
+) -> None:
+    b, url = board
+    src = {"url": "https://acme.wd3.myworkdayjobs.com/en-US/External"}
+    sleeps = Sleeps()
+    rc, summary = await run(_settings(mongo_uri, url, tmp_path, source=src), None, sleep=sleeps)
+    assert rc == 0 and summary.postingsFound == 45 and not summary.errors
+    assert (
+        await mongo_db["jobpostings"].count_documents({"source": "workday", "board": "acme/External"}) == 45
+    )
+
+    b.fail_workday_offset = 20
+    rc, partial = await run(
+        _settings(mongo_uri, url, tmp_path, source=src, scrape_retries=1), None, sleep=sleeps
+    )
+    assert rc == 0
+    assert partial.postingsFound == 20 and partial.postingsClosed == 0  # an incomplete listing closes nothing
+    assert any("offset 20" in e and "HTTP 500" in e for e in partial.errors)
+    assert await mongo_db["jobpostings"].count_documents({"status": "OPEN"}) == 45
+
+
+async def test_retry_after_is_honoured(
+    mongo_db: DB, mongo_uri: str, board: tuple[Board, str], tmp_path: Path
+) -> None:
+    b, url = board
+    b.throttle_once.add("/v1/boards/acme/jobs")
+    b.retry_after = "7"
+    sleeps = Sleeps()
+    rc, summary = await run(_settings(mongo_uri, url, tmp_path), None, sleep=sleeps)
+    assert rc == 0 and summary.postingsFound == 5
+    assert sleeps.delays == [7.0] and b.hits["/v1/boards/acme/jobs"] == 2
+
+
+async def test_private_addresses_refused_without_allow_list(
+    mongo_db: DB, mongo_uri: str, board: tuple[Board, str], tmp_path: Path
+) -> None:
+    _, url = board
+    s = _settings(mongo_uri, url, tmp_path).model_copy(update={"scrape_allow_private_hosts": ""})
+    rc, summary = await run(s, None)
+    assert rc == 1
+    assert "refused" in (summary.message or "") and "127.0.0.1" in (summary.message or "")
+    assert await mongo_db["jobpostings"].count_documents({}) == 0
+
+
+async def test_jsonld_list_and_detail_pages(
+    mongo_db: DB, mongo_uri: str, board: tuple[Board, str], tmp_path: Path
+) -> None:
+    _, url = board
+    src = {"url": f"{url.replace('127.0.0.1', 'localhost')}/careers"}
+    rc, summary = await run(_settings(mongo_uri, url, tmp_path, source=src), None)
+    assert rc == 0
+    docs = {d["nativeId"]: d for d in await mongo_db["jobpostings"].find({"source": "jsonld"}).to_list()}
+    assert set(docs) == {"JL-1", "JL-2"}
+    assert docs["JL-1"]["salary"]["min"] == 70000 and docs["JL-1"]["description"] == "Run & grow the platform"
+    assert any("JSON-LD script 1 is malformed" in e for e in summary.errors)  # the broken sibling
+    assert any("/careers/jobs/3" in e for e in summary.errors)  # the page with only a broken script
+    assert summary.postingsClosed == 0
