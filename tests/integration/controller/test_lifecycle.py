@@ -272,3 +272,32 @@ async def test_kubectl_get_shows_the_columns(
     assert "Succeeded" in row
     assert "12h" in row
     assert "<none>" not in row  # every column has a value
+
+
+async def test_outcome_is_recorded_when_the_job_is_deleted_right_after_finishing(
+    kube: KubeClient, namespace: str, mongo_db: AsyncDatabase[dict[str, Any]], start_operator: OperatorFactory
+) -> None:
+    first = await start_operator(extra_pod_annotations=json.dumps({"scoutly.io/kwok-duration": "2s"}))
+    await create_target(kube, namespace, "fleeting", cooldown="1h")
+    await eventually(lambda: phase_is(kube, namespace, "fleeting", "Running"), timeout=30, what="Running")
+    await first.crash()
+    name = (await jobs_of(kube, namespace, "fleeting"))[0]["metadata"]["name"]
+
+    async def complete() -> bool:
+        return condition((await jobs_of(kube, namespace, "fleeting"))[0], "Complete")
+
+    await eventually(complete, timeout=30, what="Job Complete")
+    await kube.delete(ns_path("batch/v1", namespace, "jobs", name))  # e.g. a TTL or a person
+    held = (await jobs_of(kube, namespace, "fleeting"))[0]
+    assert held["metadata"]["deletionTimestamp"]  # our finalizer holds it until recorded
+    await start_operator()
+    target = await eventually(
+        lambda: phase_is(kube, namespace, "fleeting", "Succeeded"), timeout=30, what="outcome recorded"
+    )
+    assert target["status"]["lastJob"]["name"] == name
+    assert await mongo_db["jobqueues"].find_one({"jobName": name, "status": "COMPLETED"})
+
+    async def gone() -> bool:
+        return await jobs_of(kube, namespace, "fleeting") == []
+
+    await eventually(gone, timeout=30, what="Job deleted once released")
