@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,7 +42,7 @@ class Board:
     retry_after: str = "2"
     hits: dict[str, int] = field(default_factory=dict)
     robots: str | None = "User-agent: *\nDisallow: /private/\n"
-    extra_routes: dict[str, web.Response] = field(default_factory=dict)
+    extra_routes: dict[str, Callable[[], web.Response]] = field(default_factory=dict)
 
 
 def _wd_job(i: int) -> dict[str, Any]:
@@ -101,7 +101,7 @@ def board_app(board: Board) -> web.Application:
             board.throttle_once.discard(path)
             return web.Response(status=429, headers={"Retry-After": board.retry_after})
         if path in board.extra_routes:
-            return board.extra_routes[path]
+            return board.extra_routes[path]()
         return None
 
     async def greenhouse(request: web.Request) -> web.Response:

@@ -33,9 +33,9 @@ SOURCES: dict[str, Source] = {
 
 
 async def fetch_postings(ctx: SourceContext) -> SourceResult:
-    """Postings of the target's board; a JSON-LD page without any JobPosting falls back to plain HTML."""
+    """Postings of the target's board; a career page where no JobPosting was found falls back to plain HTML."""
     res = await SOURCES[ctx.ref.type](ctx)
-    if ctx.ref.type == "jsonld" and not res.postings and not res.errors:
+    if ctx.ref.type == "jsonld" and not res.postings:
         html_ctx = dataclasses.replace(ctx, ref=dataclasses.replace(ctx.ref, type="html"))
         return await html.fetch(html_ctx)
     return res
