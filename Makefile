@@ -73,6 +73,10 @@ manifests: venv ## Generate the CRD (manifests/ and the chart) from the Python m
 	$(VENV)/bin/scoutly crd > manifests/crd/scoutly.io_scrapetargets.yaml
 	$(VENV)/bin/scoutly crd --chart > charts/scoutly-operator/templates/crd.yaml
 
+.PHONY: docs
+docs: venv ## Regenerate docs/configuration.md from the settings models.
+	$(PY) -c "from scoutly.settings_doc import render; open('docs/configuration.md', 'w').write(render())"
+
 .PHONY: run
 run: venv ## Run the operator against the current kubeconfig (settings: SCOUTLY_* env, docs/configuration.md).
 	$(VENV)/bin/scoutly operator run
