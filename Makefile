@@ -69,9 +69,10 @@ demo: venv testenv ## The main job on the embedded default: local control plane,
 	$(VENV)/bin/scoutly dev demo --dir $(DEV_DIR)
 
 .PHONY: manifests
-manifests: venv ## Generate the CRD (manifests/ and the chart) from the Python models.
+manifests: venv ## Generate the CRD (manifests/ and the chart) from the models, and manifests/install/ from the chart.
 	$(VENV)/bin/scoutly crd > manifests/crd/scoutly.io_scrapetargets.yaml
 	$(VENV)/bin/scoutly crd --chart > charts/scoutly-operator/templates/crd.yaml
+	$(MAKE) --no-print-directory manifests-install
 
 .PHONY: docs
 docs: venv ## Regenerate docs/configuration.md from the settings models.
@@ -88,3 +89,69 @@ install: venv ## Install the CRD into the current cluster.
 .PHONY: uninstall
 uninstall: ## Remove the CRD (and every ScrapeTarget) from the current cluster.
 	kubectl delete --ignore-not-found -f manifests/crd/
+
+##@ Deployment
+# Rendered with the testenv's helm (make testenv). The docker/kind/deploy targets need Docker, kind and a
+# real cluster: they are not exercised on the CI machine (no container engine there). docs/install.md.
+HELM ?= $(shell bash hack/testenv.sh --print-dir)/helm
+KUBE_VERSION ?= 1.36.3
+CHART := charts/scoutly-operator
+RELEASE ?= scoutly
+CONTAINER_TOOL ?= docker
+KIND ?= kind
+KUBECTL ?= kubectl
+
+.PHONY: manifests-install
+manifests-install: ## Render manifests/install/ (plain-YAML install) from the chart's defaults.
+	@test -x "$(HELM)" || { echo "make: helm not found at $(HELM); run make testenv or set HELM="; exit 1; }
+	mkdir -p manifests/install
+	{ echo "# Generated from $(CHART) by \`make manifests\`: do not edit."; \
+	  $(HELM) template $(RELEASE) $(CHART) --namespace $(NAMESPACE) --kube-version $(KUBE_VERSION) --skip-tests \
+	    --show-only templates/crd.yaml; } > manifests/install/crd.yaml
+	{ echo "# Generated from $(CHART) by \`make manifests\`: do not edit."; \
+	  printf -- '---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: $(NAMESPACE)\n'; \
+	  $(HELM) template $(RELEASE) $(CHART) --namespace $(NAMESPACE) --kube-version $(KUBE_VERSION) --skip-tests \
+	    --set crds.enabled=false; } > manifests/install/scoutly-operator.yaml
+
+.PHONY: helm-lint
+helm-lint: ## helm lint the chart with its defaults and every ci/*-values.yaml.
+	for f in $(CHART)/ci/*-values.yaml; do $(HELM) lint --strict $(CHART) -f $$f; done
+
+.PHONY: docker-build
+docker-build: ## Build the image $(IMG) (needs Docker; untested here).
+	$(CONTAINER_TOOL) build -t $(IMG) .
+
+.PHONY: docker-push
+docker-push: ## Push the image $(IMG) (untested here).
+	$(CONTAINER_TOOL) push $(IMG)
+
+.PHONY: kind-up
+kind-up: ## Create the kind cluster $(KIND_CLUSTER) (needs kind + Docker; untested here).
+	$(KIND) get clusters | grep -qx $(KIND_CLUSTER) || $(KIND) create cluster --name $(KIND_CLUSTER)
+
+.PHONY: kind-down
+kind-down: ## Delete the kind cluster $(KIND_CLUSTER) (untested here).
+	$(KIND) delete cluster --name $(KIND_CLUSTER)
+
+.PHONY: kind-load
+kind-load: ## Load $(IMG) into the kind cluster (untested here).
+	$(KIND) load docker-image $(IMG) --name $(KIND_CLUSTER)
+
+.PHONY: deploy
+deploy: ## kubectl apply manifests/install/ (image $(IMG)) to the current cluster (untested here).
+	$(KUBECTL) apply --server-side -f manifests/install/crd.yaml
+	sed 's|image: "ghcr.io/scoutly/scoutly-operator:[^"]*"|image: "$(IMG)"|; s|value: "ghcr.io/scoutly/scoutly-operator:[^"]*"|value: "$(IMG)"|' \
+	  manifests/install/scoutly-operator.yaml | $(KUBECTL) apply --server-side -f -
+
+.PHONY: undeploy
+undeploy: ## Delete what deploy created, keeping the CRD and the ScrapeTargets (untested here).
+	$(KUBECTL) delete --ignore-not-found -f manifests/install/scoutly-operator.yaml
+
+.PHONY: helm-install
+helm-install: ## helm upgrade --install the chart into $(NAMESPACE) with image $(IMG) (untested here).
+	$(HELM) upgrade --install $(RELEASE) $(CHART) --namespace $(NAMESPACE) --create-namespace \
+	  --set image.repository=$(firstword $(subst :, ,$(IMG))) --set image.tag=$(lastword $(subst :, ,$(IMG)))
+
+.PHONY: helm-uninstall
+helm-uninstall: ## helm uninstall the release (the CRD and ScrapeTargets stay: crds.keep).
+	$(HELM) uninstall $(RELEASE) --namespace $(NAMESPACE)
