@@ -49,6 +49,40 @@ def _scrape(args: argparse.Namespace) -> int:
     return scrape_main(args.target)
 
 
+def _sync(args: argparse.Namespace) -> int:
+    import asyncio
+    import os
+
+    from pydantic import ValidationError
+
+    from scoutly.config import OperatorSettings
+    from scoutly.sync.run import main as sync_main
+
+    try:
+        settings = OperatorSettings()
+    except ValidationError as e:
+        print(f"error: invalid settings: {e}", file=sys.stderr)
+        return 2
+    if settings.mongodb_uri is None:
+        print("error: SCOUTLY_MONGODB_URI is not set", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(
+            sync_main(
+                mongodb_uri=settings.mongodb_uri.get_secret_value(),
+                mongodb_database=settings.mongodb_database,
+                kubeconfig=settings.kubeconfig or os.environ.get("KUBECONFIG") or None,
+                namespace=args.namespace or settings.sync_namespace,
+                dry_run=args.dry_run,
+                fmt=args.output,
+                out=sys.stdout,
+            )
+        )
+    except Exception as e:  # fatal: MongoDB or the API server unreachable, bad kubeconfig
+        print(f"error: sync failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+
+
 def _crd(args: argparse.Namespace) -> int:
     from scoutly.api.crd import render_chart_template, render_yaml
 
@@ -95,6 +129,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scrape.add_argument("--target", help="<namespace>/<name> of the ScrapeTarget (default: $SCOUTLY_TARGET)")
     scrape.set_defaults(func=_scrape)
+
+    sync = sub.add_parser(
+        "sync",
+        help="reconcile the app's tracked companies (MongoDB, SCOUTLY_MONGODB_URI) into ScrapeTargets "
+        "(docs/sync.md)",
+    )
+    sync.add_argument(
+        "--namespace",
+        default=None,
+        help="namespace of the targets (default: $SCOUTLY_SYNC_NAMESPACE or scoutly)",
+    )
+    sync.add_argument(
+        "--dry-run", action="store_true", help="print the plan and a diff per target; write nothing"
+    )
+    sync.add_argument("--output", "-o", choices=("table", "json"), default="table", help="report format")
+    sync.set_defaults(func=_sync)
 
     crd = sub.add_parser("crd", help="print the ScrapeTarget CustomResourceDefinition (YAML)")
     crd.add_argument("--chart", action="store_true", help="print it as the Helm chart's template")

@@ -80,13 +80,22 @@ class OperatorSettings(BaseSettings):
     )
     priority: int = Field(0, description="This replica's peering priority (distinct per replica).")
 
+    sync_interval: str = Field(
+        "0s",
+        description="In-operator preference sync (MongoDB preferences into ScrapeTargets, docs/sync.md) "
+        "every this long; 0s: off (use the `scoutly sync` CronJob instead).",
+    )
+    sync_namespace: str = Field(
+        "scoutly", description="Namespace of the ScrapeTargets the preference sync manages."
+    )
+
     @field_validator("cooldown_tiers")
     @classmethod
     def _tiers(cls, v: str) -> str:
         CooldownTiers.parse(v)
         return v
 
-    @field_validator("backoff_base", "jitter")
+    @field_validator("backoff_base", "jitter", "sync_interval")
     @classmethod
     def _duration(cls, v: str) -> str:
         parse_duration(v)
@@ -103,6 +112,10 @@ class OperatorSettings(BaseSettings):
     @property
     def jitter_delta(self) -> timedelta:
         return parse_duration(self.jitter)
+
+    @property
+    def sync_interval_delta(self) -> timedelta:
+        return parse_duration(self.sync_interval)
 
     @property
     def namespace_list(self) -> list[str]:

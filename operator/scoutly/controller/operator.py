@@ -129,6 +129,16 @@ async def run(settings: OperatorSettings, *, stop_flag: asyncio.Event | None = N
         asyncio.create_task(mirror.run(), name="mirror"),
         asyncio.create_task(_sample_gauges(controller), name="gauges"),
     ]
+    if db is not None and settings.sync_interval_delta.total_seconds() > 0:  # preference sync (docs/sync.md)
+        from scoutly.sync.run import sync_forever
+
+        sync = sync_forever(
+            db=db,
+            kube=kube,
+            namespace=settings.sync_namespace,
+            interval=settings.sync_interval_delta.total_seconds(),
+        )
+        tasks.append(asyncio.create_task(sync, name="sync"))
     try:
         await kopf.operator(
             registry=registry,

@@ -1,0 +1,1 @@
+"""Preference sync: the app's tracked companies (MongoDB) become ScrapeTargets (docs/sync.md)."""
