@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scoutly.testing.env import LocalEnv, check_binaries, testenv_bin_dir
+from scoutly.testing.env import LocalEnv, check_binaries, locate_binaries
 from scoutly.testing.procs import ComponentError, Proc
 
 
@@ -21,7 +21,7 @@ def test_missing_binary_names_component_and_fix(tmp_path: Path) -> None:
 
 
 def test_busy_port_reports_the_component_log(tmp_path: Path) -> None:
-    bin_dir = testenv_bin_dir()
+    bin_dir = locate_binaries()
     check_binaries(bin_dir)
     env = LocalEnv(workdir=tmp_path, bin_dir=bin_dir)
     with socket.socket() as busy:

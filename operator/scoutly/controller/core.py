@@ -26,6 +26,7 @@ from scoutly.controller.jobs import CONTAINER, FINALIZER, JobPhase, JobView, bui
 from scoutly.controller.mirror import Mirror, MirrorWrite
 from scoutly.controller.state import Policy, TargetView, target_view
 from scoutly.controller.status import apply_outcome, desired_status, status_patch
+from scoutly.faults import crash_point
 from scoutly.kube.client import ApiError, KubeClient, ns_path
 from scoutly.scheduling.due import dispatch_key, job_name, should_dispatch
 from scoutly.store import jobqueues
@@ -87,6 +88,25 @@ class Controller:
         self.last_event = self.clock().timestamp()
         metrics.last_event_timestamp.set(self.last_event)
 
+    def seed(self, bodies: Iterable[dict[str, Any]], jobs: Any) -> None:
+        """Views of every listed target (with its Jobs) before the first dispatch, so the cap picks the
+        highest ranks of all of them rather than of whichever event happened to arrive first."""
+        for body in bodies:
+            meta = body.get("metadata") or {}
+            key = f"{meta.get('namespace')}/{meta.get('name')}"
+            if key not in self.targets:
+                view = target_view(body, None)
+                self._adopt_known_jobs(view, jobs.get(key, []))
+                self.targets[key] = view
+                self._schedule(view)
+
+    def _adopt_known_jobs(self, view: TargetView, known_jobs: Iterable[JobView]) -> None:
+        for job in known_jobs:
+            if job.target_uid == view.uid and job.name not in view.jobs:
+                view.jobs[job.name] = job
+                if not job.terminal and not job.deleting:
+                    self.active.add(job.key)
+
     async def on_target_event(
         self, body: dict[str, Any], event_type: str | None, known_jobs: Iterable[JobView] = ()
     ) -> None:
@@ -108,11 +128,7 @@ class Controller:
             view = target_view(body, previous)
             if previous is None or previous.uid != view.uid:
                 view.jobs.update(self.orphan_jobs.pop(key, {}))
-                for job in known_jobs:
-                    if job.target_uid == view.uid and job.name not in view.jobs:
-                        view.jobs[job.name] = job
-                        if not job.terminal and not job.deleting:
-                            self.active.add(job.key)
+                self._adopt_known_jobs(view, known_jobs)
             self.targets[key] = view
             if view.spec is None and (
                 previous is None
@@ -245,6 +261,7 @@ class Controller:
     ) -> None:
         try:
             await done.wait()
+            crash_point("after_mirror")
             await self._release(job, view)
         finally:
             self._releasing.discard(job.key)
@@ -255,6 +272,7 @@ class Controller:
             current = await self.kube.get(path)
             finalizers = current["metadata"].get("finalizers") or []
             if FINALIZER in finalizers:
+                crash_point("before_release")
                 idx = finalizers.index(FINALIZER)
                 await self.kube.json_patch(
                     path,
@@ -268,6 +286,7 @@ class Controller:
                 metrics.reconcile_errors.labels("release").inc()
                 log.warning("could not release Job %s: %s", job.key, e)
             return
+        crash_point("after_release")
         if view is not None and not view.deleting and job.terminal:
             await self._enforce_history(view)
 
@@ -376,6 +395,7 @@ class Controller:
         patch = status_patch(view.observed, desired)
         if patch is None:
             return
+        crash_point("before_status")
         try:
             resp = await self.kube.merge_patch(
                 target_path(view.namespace, view.name, "status"), {"status": patch}
@@ -386,6 +406,7 @@ class Controller:
             metrics.reconcile_errors.labels("status").inc()
             log.warning("status write for %s failed: %s", view.key, e)
             return
+        crash_point("after_status")
         written = dict(resp.get("status") or desired)
         view.status = dict(written)
         view.observed = written
@@ -451,8 +472,16 @@ class Controller:
                 return
             manual = view.scrape_now if view.manual_pending else None
             due = view.due(self.policy)
+            now = self.clock()
+            # re-check under the lock: an outcome recorded since the candidates were picked moves `due`
+            if not should_dispatch(
+                now=now, due=due, active=False, suspended=view.suspended, manual_pending=manual is not None
+            ):
+                self._waiting.discard(view.key)
+                return
             slot = due if manual is None else now
             name = job_name(target=view.name, slot=slot, manual_token=manual)
+            crash_point("after_decide")
             body = build_job(
                 name=name,
                 namespace=view.namespace,
@@ -496,6 +525,7 @@ class Controller:
                     )
                     return
                 log.info("adopted existing Job %s", name)
+            crash_point("after_create")
             job = job_view(created)
             assert job is not None
             view.jobs[job.name] = job

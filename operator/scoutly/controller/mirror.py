@@ -59,6 +59,7 @@ class MirrorWrite:
                 created_at=self.created_at,
                 at=self.at,
                 attempts=self.attempts,
+                scheduled_for=self.scheduled_for,
             )
         else:
             await jobqueues.mark_finished(
@@ -73,6 +74,7 @@ class MirrorWrite:
                 error=self.error,
                 reason=self.reason,
                 result=self.result,
+                scheduled_for=self.scheduled_for,
             )
             if self.status is s.COMPLETED and self.company_id:
                 await companies.set_last_successful_scrape(db, company_id=self.company_id, at=self.at)

@@ -52,11 +52,19 @@ def build_registry(controller: Controller, settings: OperatorSettings) -> kopf.O
         job = job_view(dict(body))
         return {job.target: job} if job else None
 
+    @kopf.index(m.GROUP, m.VERSION, m.PLURAL, registry=registry, id="scoutly_targets")
+    def scoutly_targets(body: kopf.Body, **_: Any) -> dict[str, Any]:
+        # kopf fills every index before any handler runs: the first dispatch sees all targets
+        return {f"{body.metadata.namespace}/{body.metadata.name}": dict(body)}
+
     @kopf.on.event(m.GROUP, m.VERSION, m.PLURAL, registry=registry)
     async def target_event(body: kopf.Body, type: str, **kwargs: Any) -> None:
         key = f"{body.metadata.namespace}/{body.metadata.name}"
         index: kopf.Index[str, Any] = kwargs["scoutly_jobs"]
         try:
+            if not controller.ready.is_set():
+                targets: kopf.Index[str, Any] = kwargs["scoutly_targets"]
+                controller.seed([b for store in targets.values() for b in store], index)
             await controller.on_target_event(dict(body), type, known_jobs=list(index.get(key, [])))
         except Exception:  # one bad object must never stop the others
             metrics.reconcile_errors.labels("target").inc()

@@ -82,8 +82,25 @@ class TargetView:
             key=self.key,
         )
 
+    @property
+    def unrecorded_jobs(self) -> list[JobView]:
+        """Finished (or deleted) Jobs we still hold whose outcome is not in the status yet: the next run
+        waits for them, so an outcome is never skipped or counted after a newer one."""
+        last = self.status.get("lastJob") or {}
+        last_finish = parse_time(last.get("finish"))
+        return [
+            j
+            for j in self.jobs.values()
+            if j.has_finalizer
+            and (j.terminal or j.deleting)
+            and j.name != last.get("name")
+            and (last_finish is None or j.finish is None or j.finish >= last_finish)
+        ]
+
     def dispatchable(self) -> bool:
-        return self.spec is not None and not self.deleting and not self.active_jobs
+        return (
+            self.spec is not None and not self.deleting and not self.active_jobs and not self.unrecorded_jobs
+        )
 
 
 def target_view(body: dict[str, Any], previous: TargetView | None) -> TargetView:

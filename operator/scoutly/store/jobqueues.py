@@ -47,6 +47,14 @@ async def _advance(db: Database, job_name: str, to: QueueStatus, set_: Doc, on_i
     return bool(res.modified_count or res.upserted_id is not None)
 
 
+def _identity(
+    target: str, company_id: str | None, created_at: datetime, scheduled_for: datetime | None
+) -> Doc:
+    """Facts of the Job that never change: $set on every transition, so whichever write creates the
+    document (the controller's, or the scrape's own result first) it ends up complete."""
+    return {"target": target, "companyId": company_id, "createdAt": created_at, "scheduledFor": scheduled_for}
+
+
 async def mark_pending(
     db: Database,
     *,
@@ -80,13 +88,18 @@ async def mark_processing(
     created_at: datetime,
     at: datetime,
     attempts: int,
+    scheduled_for: datetime | None = None,
 ) -> bool:
     return await _advance(
         db,
         job_name,
         QueueStatus.PROCESSING,
-        {"lastAttemptAt": at, "attempts": attempts},
-        {"target": target, "companyId": company_id, "createdAt": created_at},
+        {
+            "lastAttemptAt": at,
+            "attempts": attempts,
+            **_identity(target, company_id, created_at, scheduled_for),
+        },
+        {},
     )
 
 
@@ -103,14 +116,14 @@ async def mark_finished(
     error: str | None = None,
     reason: str | None = None,
     result: dict[str, Any] | None = None,
+    scheduled_for: datetime | None = None,
 ) -> bool:
     assert status in TERMINAL
     set_: Doc = {"finishedAt": at, "attempts": attempts, "error": error, "reason": reason}
     if result is not None:
         set_["result"] = result
-    return await _advance(
-        db, job_name, status, set_, {"target": target, "companyId": company_id, "createdAt": created_at}
-    )
+    set_.update(_identity(target, company_id, created_at, scheduled_for))
+    return await _advance(db, job_name, status, set_, {})
 
 
 async def record_result(db: Database, *, job_name: str, result: dict[str, Any]) -> None:

@@ -42,7 +42,7 @@ BINARIES = (
 )
 
 
-def testenv_bin_dir() -> Path:
+def locate_binaries() -> Path:
     """Where the binaries are: SCOUTLY_TESTENV_BIN, else the cache directory hack/testenv.sh builds into."""
     if os.environ.get("SCOUTLY_TESTENV_BIN"):
         return Path(os.environ["SCOUTLY_TESTENV_BIN"])
@@ -67,7 +67,7 @@ class LocalEnv:
     """The running environment. `start()` brings everything up; `stop()` leaves no process behind."""
 
     workdir: Path
-    bin_dir: Path = field(default_factory=testenv_bin_dir)
+    bin_dir: Path = field(default_factory=locate_binaries)
     nodes: int = 2
     detach: bool = False
     procs: list[Proc] = field(default_factory=list)
@@ -231,6 +231,15 @@ class LocalEnv:
         """Stop and start FerretDB on the same port and data (for outage tests)."""
         self.stop_component("ferretdb")
         self._start_ferretdb(self.mongo_port)
+
+    def restart_apiserver(self) -> None:
+        """Stop kube-apiserver and start it again with the same flags, port and etcd data."""
+        old = next(p for p in self.procs if p.name == "kube-apiserver")
+        old.stop()
+        new = Proc(old.name, old.args, old.log)
+        new.start(detach=self.detach)
+        self.procs[self.procs.index(old)] = new
+        new.wait_ready(lambda: self._api_get("/readyz") == "ok", timeout=90, what="did not answer /readyz")
 
     def stop_component(self, name: str) -> None:
         for p in [p for p in self.procs if p.name == name]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import timedelta
 from typing import Any
@@ -197,36 +196,58 @@ async def test_deleting_a_target_cleans_up_jobs_and_fails_open_documents(
     assert doc["reason"] == "TargetDeleted"
 
 
-async def test_global_cap_and_history_limits(
+async def test_global_cap_orders_by_rank_and_never_exceeds(
     kube: KubeClient, namespace: str, start_operator: OperatorFactory
 ) -> None:
+    for i in range(5):  # all due before the operator starts: the cap decides the order
+        await create_target(kube, namespace, f"capped-{i}", rank=10 * i, cooldown="1h")
     await start_operator(
-        max_concurrent=2,
-        successful_jobs_history_limit=2,
-        extra_pod_annotations=json.dumps({"scoutly.io/kwok-duration": "1s"}),
+        max_concurrent=2, extra_pod_annotations=json.dumps({"scoutly.io/kwok-duration": "1s"})
     )
-    for i in range(5):
-        await create_target(kube, namespace, f"capped-{i}", rank=10 * i, cooldown="1s")
 
-    async def each_ran_three_times() -> bool:
+    async def all_scraped() -> bool:
         targets = (await kube.get(ns_path(ST, namespace, "scrapetargets")))["items"]
-        return all((t.get("status") or {}).get("lastJob") for t in targets) and len(targets) == 5
+        phases = {t["metadata"]["name"]: (t.get("status") or {}).get("phase") for t in targets}
+        assert set(phases.values()) == {"Succeeded"}, phases
+        return True
 
-    await eventually(each_ran_three_times, timeout=90, what="every target scraped")
+    await eventually(all_scraped, timeout=90, what="every target scraped")
     jobs = (await kube.get(ns_path("batch/v1", namespace, "jobs")))["items"]
+    assert len(jobs) == 5
     intervals = []
     for j in jobs:
         start = created(j)
         end = parse_time((j.get("status") or {}).get("completionTime"))
-        intervals.append((start, end or start + timedelta(days=1)))
-    for start, _ in intervals:  # Jobs alive at each creation instant (end exclusive)
-        alive = sum(1 for s, e in intervals if s <= start < e)
-        assert alive <= 2, intervals
-    # history: never more than 2 succeeded Jobs kept per target (allow for one in flight)
-    await asyncio.sleep(0)  # yield to the operator task between API reads
-    for i in range(5):
-        done = [j for j in await jobs_of(kube, namespace, f"capped-{i}") if condition(j, "Complete")]
-        assert len(done) <= 3
+        assert end is not None
+        intervals.append((start, end, j["metadata"]["labels"]["scoutly.io/target"]))
+    for start, _, _ in intervals:  # Jobs alive at each creation instant (end exclusive)
+        assert sum(1 for s, e, _ in intervals if s <= start < e) <= 2, intervals
+    first_two = {t for _, _, t in sorted(intervals)[:2]}
+    assert first_two == {"capped-4", "capped-3"}  # highest rank first
+
+
+async def test_history_limit_keeps_the_newest_jobs(
+    kube: KubeClient, namespace: str, mongo_db: AsyncDatabase[dict[str, Any]], start_operator: OperatorFactory
+) -> None:
+    await start_operator(
+        successful_jobs_history_limit=2,
+        extra_pod_annotations=json.dumps({"scoutly.io/kwok-duration": "200ms"}),
+    )
+    await create_target(kube, namespace, "churn", cooldown="1s")
+
+    async def five_runs() -> bool:
+        return await mongo_db["jobqueues"].count_documents({"status": "COMPLETED"}) >= 5
+
+    await eventually(five_runs, timeout=90, what="five completed runs")
+    await patch_target(kube, namespace, "churn", {"spec": {"suspend": True}})
+
+    async def trimmed() -> list[dict[str, Any]] | None:
+        jobs = await jobs_of(kube, namespace, "churn")
+        return jobs if len(jobs) == 2 and all(condition(j, "Complete") for j in jobs) else None
+
+    kept = await eventually(trimmed, timeout=60, what="only the 2 newest Jobs kept")
+    docs = await mongo_db["jobqueues"].find({}).sort("createdAt", -1).to_list()
+    assert sorted(j["metadata"]["name"] for j in kept) == sorted(d["jobName"] for d in docs[:2])
 
 
 async def test_invalid_targets_are_rejected_with_the_field_named(
@@ -295,7 +316,10 @@ async def test_outcome_is_recorded_when_the_job_is_deleted_right_after_finishing
         lambda: phase_is(kube, namespace, "fleeting", "Succeeded"), timeout=30, what="outcome recorded"
     )
     assert target["status"]["lastJob"]["name"] == name
-    assert await mongo_db["jobqueues"].find_one({"jobName": name, "status": "COMPLETED"})
+    await eventually(
+        lambda: mongo_db["jobqueues"].find_one({"jobName": name, "status": "COMPLETED"}),
+        what="jobqueues COMPLETED",
+    )
 
     async def gone() -> bool:
         return await jobs_of(kube, namespace, "fleeting") == []
