@@ -100,18 +100,19 @@ RELEASE ?= scoutly
 CONTAINER_TOOL ?= docker
 KIND ?= kind
 KUBECTL ?= kubectl
+INSTALL_DIR ?= manifests/install
 
 .PHONY: manifests-install
 manifests-install: ## Render manifests/install/ (plain-YAML install) from the chart's defaults.
 	@test -x "$(HELM)" || { echo "make: helm not found at $(HELM); run make testenv or set HELM="; exit 1; }
-	mkdir -p manifests/install
+	mkdir -p $(INSTALL_DIR)
 	{ echo "# Generated from $(CHART) by \`make manifests\`: do not edit."; \
 	  $(HELM) template $(RELEASE) $(CHART) --namespace $(NAMESPACE) --kube-version $(KUBE_VERSION) --skip-tests \
-	    --show-only templates/crd.yaml; } > manifests/install/crd.yaml
+	    --show-only templates/crd.yaml; } > $(INSTALL_DIR)/crd.yaml
 	{ echo "# Generated from $(CHART) by \`make manifests\`: do not edit."; \
 	  printf -- '---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: $(NAMESPACE)\n'; \
 	  $(HELM) template $(RELEASE) $(CHART) --namespace $(NAMESPACE) --kube-version $(KUBE_VERSION) --skip-tests \
-	    --set crds.enabled=false; } > manifests/install/scoutly-operator.yaml
+	    --set crds.enabled=false; } > $(INSTALL_DIR)/scoutly-operator.yaml
 
 .PHONY: helm-lint
 helm-lint: ## helm lint the chart with its defaults and every ci/*-values.yaml.

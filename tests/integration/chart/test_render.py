@@ -1,0 +1,222 @@
+"""helm lint / template for the defaults and every ci/*-values.yaml; the rendered objects keep the
+chart's promises (least privilege, hardened pods, toggles); manifests/install does not drift."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.integration.chart.helm import (
+    CHART,
+    EXPECTED_RULES,
+    ROOT,
+    by_kind,
+    helm,
+    helm_bin,
+    render,
+    rule_set,
+)
+
+pytestmark = pytest.mark.cluster  # needs the testenv's helm binary (no control plane)
+
+CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
+
+
+def test_ci_values_exist() -> None:
+    assert {p.name for p in CI_VALUES} >= {
+        "default-values.yaml",
+        "watch-namespaces-values.yaml",
+        "monitoring-values.yaml",
+        "external-crds-values.yaml",
+    }
+
+
+@pytest.mark.parametrize("values", [None, *CI_VALUES], ids=lambda p: p.name if p else "defaults")
+def test_lint_and_template(values: Path | None) -> None:
+    extra = ["-f", str(values)] if values else []
+    lint = helm("lint", "--strict", str(CHART), *extra)
+    assert "0 chart(s) failed" in lint.stdout
+    docs = render(*extra)
+    kinds = {d["kind"] for d in docs}
+    assert {"ServiceAccount", "Deployment", "Service", "Pod"} <= kinds
+    assert kinds & {"ClusterRole", "Role"}
+    for d in docs:
+        assert d["metadata"]["labels"]["app.kubernetes.io/part-of"] == "scoutly", d["kind"]
+
+
+def test_rbac_is_exactly_what_the_code_uses_in_both_modes() -> None:
+    cluster = render()
+    (role,) = by_kind(cluster, "ClusterRole")
+    assert rule_set(role["rules"]) == EXPECTED_RULES
+    (binding,) = by_kind(cluster, "ClusterRoleBinding")
+    (sa,) = [
+        s for s in by_kind(cluster, "ServiceAccount") if s["metadata"]["name"] == "scoutly-scoutly-operator"
+    ]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": "scoutly-system"}
+    ]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert not by_kind(cluster, "Role")
+
+    ns = render("--set", "watchNamespaces={team-a,team-b}")
+    assert not by_kind(ns, "ClusterRole") and not by_kind(ns, "ClusterRoleBinding")
+    roles = by_kind(ns, "Role")
+    assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
+    for r in roles:
+        assert rule_set(r["rules"]) == EXPECTED_RULES
+    assert sorted(b["metadata"]["namespace"] for b in by_kind(ns, "RoleBinding")) == ["team-a", "team-b"]
+    (dep,) = by_kind(ns, "Deployment")
+    env = {e["name"]: e.get("value") for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["SCOUTLY_NAMESPACES"] == "team-a,team-b"
+    # nothing broad: no wildcard, no Secrets, no ConfigMaps, no escalation verbs
+    for rules in [role["rules"], *(r["rules"] for r in roles)]:
+        flat = rule_set(rules)
+        assert not any("*" in t for t in flat)
+        assert not {res for _, res, _ in flat} & {
+            "secrets",
+            "configmaps",
+            "serviceaccounts",
+            "roles",
+            "rolebindings",
+        }
+        assert not {verb for *_, verb in flat} & {"escalate", "bind", "impersonate", "deletecollection"}
+
+
+def test_rbac_off_renders_no_rbac() -> None:
+    docs = render("--set", "rbac.create=false")
+    assert not {d["kind"] for d in docs} & {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+
+
+def test_deployment_is_hardened_and_reads_secrets_only_by_reference() -> None:
+    docs = render()
+    (dep,) = by_kind(docs, "Deployment")
+    assert dep["spec"]["replicas"] == 1
+    assert dep["spec"]["strategy"] == {"type": "Recreate"}
+    pod = dep["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    (c,) = pod["containers"]
+    assert c["image"] == "ghcr.io/scoutly/scoutly-operator:0.1.0"
+    assert c["args"] == ["operator", "run"]
+    sc = c["securityContext"]
+    assert sc["runAsNonRoot"] is True and sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"] == {"drop": ["ALL"]}
+    assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert c["resources"]["requests"] and c["resources"]["limits"]["memory"]
+    env = {e["name"]: e for e in c["env"]}
+    assert env["SCOUTLY_MONGODB_URI"]["valueFrom"]["secretKeyRef"] == {
+        "name": "scoutly-mongodb",
+        "key": "uri",
+    }
+    assert env["SCOUTLY_MONGODB_SECRET_NAME"]["value"] == "scoutly-mongodb"
+    assert env["SCOUTLY_OPENAI_SECRET_NAME"]["value"] == ""
+    assert env["SCOUTLY_SCRAPE_IMAGE"]["value"] == c["image"]
+    assert env["SCOUTLY_SCRAPE_SERVICE_ACCOUNT"]["value"] == "scoutly-scrape"
+    assert "SCOUTLY_NAMESPACES" not in env
+    for e in c["env"]:  # every setting the chart passes is a real setting of the operator
+        from scoutly.config import OperatorSettings
+
+        assert e["name"].removeprefix("SCOUTLY_").lower() in OperatorSettings.model_fields, e["name"]
+    # no Secret objects, no secret values anywhere in the defaults
+    assert not by_kind(docs, "Secret")
+    (svc,) = by_kind(docs, "Service")
+    assert svc["spec"]["ports"][0]["targetPort"] == "metrics"
+    assert svc["spec"]["selector"].items() <= dep["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_scrape_service_account_has_no_token_and_no_binding() -> None:
+    docs = render("--set", "watchNamespaces={team-a,team-b}")
+    scrape = [s for s in by_kind(docs, "ServiceAccount") if s["metadata"]["name"] == "scoutly-scrape"]
+    assert sorted(s["metadata"]["namespace"] for s in scrape) == ["team-a", "team-b"]
+    assert all(s["automountServiceAccountToken"] is False for s in scrape)
+    subjects = [s["name"] for b in by_kind(docs, "RoleBinding") for s in b["subjects"]]
+    assert "scoutly-scrape" not in subjects
+
+
+def test_network_policy_blocks_internal_ranges_and_metadata() -> None:
+    assert not by_kind(render(), "NetworkPolicy")
+    docs = render("-f", str(CHART / "ci/watch-namespaces-values.yaml"))
+    pols = by_kind(docs, "NetworkPolicy")
+    assert sorted(p["metadata"]["namespace"] for p in pols) == ["team-a", "team-b"]
+    spec = pols[0]["spec"]
+    assert spec["podSelector"] == {"matchLabels": {"app.kubernetes.io/managed-by": "scoutly-operator"}}
+    assert spec["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in spec
+    dns, https, mongo = spec["egress"]
+    assert {p["port"] for p in dns["ports"]} == {53} and "to" not in dns
+    assert https["ports"] == [{"port": 443, "protocol": "TCP"}]
+    block = https["to"][0]["ipBlock"]
+    assert block["cidr"] == "0.0.0.0/0"
+    assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"} <= set(block["except"])
+    assert mongo["ports"] == [{"port": 27017, "protocol": "TCP"}]
+    assert mongo["to"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "mongodb"}
+
+
+def test_monitoring_toggles_load_the_shared_files() -> None:
+    default = render()
+    assert not by_kind(default, "ServiceMonitor") and not by_kind(default, "PrometheusRule")
+    (cm,) = by_kind(default, "ConfigMap")
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(cm["data"]["scoutly.json"]) == json.loads(
+        (CHART / "dashboards/scoutly.json").read_text()
+    )
+
+    docs = render("-f", str(CHART / "ci/monitoring-values.yaml"))
+    (sm,) = by_kind(docs, "ServiceMonitor")
+    assert sm["metadata"]["labels"]["release"] == "prometheus"
+    assert sm["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "15s"}]
+    (rule,) = by_kind(docs, "PrometheusRule")
+    assert rule["spec"]["groups"] == (yaml.safe_load((CHART / "rules/alerts.yaml").read_text()) or [])
+    (cm,) = by_kind(docs, "ConfigMap")
+    assert cm["metadata"]["namespace"] == "monitoring"
+    assert not by_kind(render("-f", str(CHART / "ci/external-crds-values.yaml")), "ConfigMap")
+
+
+def test_crd_toggles() -> None:
+    (crd,) = by_kind(render(), "CustomResourceDefinition")
+    assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    (crd,) = by_kind(render("--set", "crds.keep=false"), "CustomResourceDefinition")
+    assert "annotations" not in crd["metadata"]
+    assert not by_kind(render("--set", "crds.enabled=false"), "CustomResourceDefinition")
+
+
+def test_helm_test_hook_checks_metrics() -> None:
+    (pod,) = by_kind(render(), "Pod")
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    script = pod["spec"]["containers"][0]["command"][-1]
+    assert "http://scoutly-scoutly-operator-metrics.scoutly-system.svc:8080/metrics" in script
+    compile(script, "<helm-test>", "exec")  # valid Python
+
+
+def test_invalid_values_fail_with_the_schema_message_naming_the_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad-values.yaml"
+    bad.write_text("operator:\n  maxConcurrent: 0\nmongodb:\n  pasword: x\n")
+    proc = helm("template", "x", str(CHART), "-f", str(bad), "--kube-version", "1.36.3", check=False)
+    assert proc.returncode != 0
+    assert "/operator/maxConcurrent" in proc.stderr and "minimum" in proc.stderr
+    assert "'pasword' not allowed" in proc.stderr
+
+
+def test_install_manifests_do_not_drift(tmp_path: Path) -> None:
+    subprocess.run(
+        ["make", "-s", "--no-print-directory", "manifests-install", f"INSTALL_DIR={tmp_path}", f"HELM={helm_bin()}"],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    for name in ("crd.yaml", "scoutly-operator.yaml"):
+        assert (ROOT / "manifests/install" / name).read_text() == (tmp_path / name).read_text(), (
+            f"manifests/install/{name} drifted from the chart: run `make manifests`"
+        )
+    docs = [
+        d for d in yaml.safe_load_all((ROOT / "manifests/install/scoutly-operator.yaml").read_text()) if d
+    ]
+    kinds = [d["kind"] for d in docs]
+    assert kinds[0] == "Namespace"
+    assert {"ClusterRole", "ClusterRoleBinding", "Deployment", "ServiceAccount"} <= set(kinds)
+    assert "Pod" not in kinds and "CustomResourceDefinition" not in kinds
+    crd = yaml.safe_load((ROOT / "manifests/install/crd.yaml").read_text())
+    assert crd["metadata"]["name"] == "scrapetargets.scoutly.io"
