@@ -111,10 +111,9 @@ class KubeClient:
             header_params=hdrs,
             auth_settings=["BearerToken"],
         )
-        data: Any = body
-        if body is not None and content_type == APPLY_PATCH and not isinstance(body, str | bytes):
-            data = json.dumps(body)  # JSON is YAML: server-side apply accepts it
-        resp = await self._api.call_api(m, url, header_params=hdrs, body=data, _request_timeout=self._timeout)
+        # the REST layer JSON-encodes the body for JSON and apply-patch+yaml types (JSON is YAML: server-side
+        # apply accepts it); encoding it here too would send a JSON string instead of an object
+        resp = await self._api.call_api(m, url, header_params=hdrs, body=body, _request_timeout=self._timeout)
         raw = await resp.read()
         try:
             payload: Any = json.loads(raw) if raw else {}

@@ -1,0 +1,7 @@
+"""Sync tests reuse the controller tests' fixtures: the ScrapeTarget CRD and an in-loop operator."""
+
+from __future__ import annotations
+
+from tests.integration.controller.conftest import crd, start_operator
+
+__all__ = ["crd", "start_operator"]
