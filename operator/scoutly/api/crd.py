@@ -75,6 +75,12 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
             continue
         if key == "additionalProperties" and value is False:
             continue
+        if key == "propertyNames":
+            continue  # not in structural schemas: keys are checked by the controller's models
+        if key == "patternProperties":
+            (only,) = value.values()
+            out["additionalProperties"] = _structural(only, defs)
+            continue
         if key == "properties":
             out[key] = {k: _structural(v, defs) for k, v in value.items()}
         elif key == "pattern":

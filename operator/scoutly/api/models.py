@@ -31,6 +31,9 @@ SCRAPE_NOW_ANNOTATION = "scoutly.io/scrape-now"
 
 
 LabelValue = Annotated[str, Field(max_length=63, pattern=LABEL_VALUE_PATTERN)]
+# Keys are checked here, not in the CRD (a per-key CEL rule is costly): the controller reports a bad key
+# on the target (Failing condition + Event) instead of letting the Job creation fail.
+LabelKey = Annotated[str, Field(max_length=253, pattern=LABEL_KEY_PATTERN)]
 
 
 class _Model(BaseModel):
@@ -112,7 +115,7 @@ class JobTemplate(_Model):
     activeDeadlineSeconds: int | None = Field(
         None, ge=10, le=86400, description="Time limit of one scrape Job."
     )
-    labels: dict[str, LabelValue] = Field(
+    labels: dict[LabelKey, LabelValue] = Field(
         default_factory=dict,
         max_length=16,
         description="Extra labels on the Job and its pod, e.g. kueue.x-k8s.io/queue-name.",

@@ -74,6 +74,7 @@ class Controller:
         self._parallel = asyncio.Semaphore(dispatch_parallelism)
         self.ready = asyncio.Event()
         self.last_event: float = 0.0
+        self.target_events = 0
         metrics.max_concurrent.set(settings.max_concurrent)
 
     # -- feeding the queue --------------------------------------------------------------------------
@@ -115,12 +116,16 @@ class Controller:
         dispatch a second one."""
         self._touch()
         metrics.watch_events.labels("scrapetargets").inc()
+        self.target_events += 1
         self.ready.set()
         meta = body.get("metadata") or {}
         key = f"{meta.get('namespace')}/{meta.get('name')}"
         if event_type == "DELETED":
             view = self.targets.pop(key, None)
             self._waiting.discard(key)
+            if self.settings.metrics_per_target:
+                with contextlib.suppress(KeyError):
+                    metrics.target_last_success.remove(*key.split("/", 1))
             await self._target_deleted(key, view)
             return
         async with self._locks[key]:
@@ -130,11 +135,17 @@ class Controller:
                 view.jobs.update(self.orphan_jobs.pop(key, {}))
                 self._adopt_known_jobs(view, known_jobs)
             self.targets[key] = view
-            if view.spec is None and (
-                previous is None
-                or previous.spec_error != view.spec_error
-                or previous.generation != view.generation
-            ):
+            view.handled = True
+            # the status remembers what was reported: one Event per bad generation, across restarts too
+            ready: dict[str, Any] = next(
+                (c for c in view.observed.get("conditions") or [] if c.get("type") == "Ready"), {}
+            )
+            reported = (
+                ready.get("reason") == "InvalidSpec"
+                and ready.get("message") == view.spec_error
+                and ready.get("observedGeneration") == view.generation
+            )
+            if view.spec is None and not reported:
                 log.warning("target %s cannot be scheduled: %s", key, view.spec_error)
                 await post_event(
                     self.kube,
@@ -147,7 +158,7 @@ class Controller:
             if (
                 view.manual_pending
                 and view.active_jobs
-                and (previous is None or previous.scrape_now != view.scrape_now)
+                and (previous is None or not previous.handled or previous.scrape_now != view.scrape_now)
             ):
                 await post_event(
                     self.kube,
@@ -240,6 +251,8 @@ class Controller:
                 view.status = new
                 await self._sync_status(view)
                 self._count_outcome(job, summary)
+                if ok and self.settings.metrics_per_target and job.finish:
+                    metrics.target_last_success.labels(view.namespace, view.name).set(job.finish.timestamp())
                 await post_event(
                     self.kube,
                     view,

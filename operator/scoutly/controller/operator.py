@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -98,7 +99,12 @@ async def _sample_gauges(controller: Controller, interval: float = 15.0) -> None
         await asyncio.sleep(interval)
 
 
-async def run(settings: OperatorSettings, *, stop_flag: asyncio.Event | None = None) -> None:
+async def run(
+    settings: OperatorSettings,
+    *,
+    stop_flag: asyncio.Event | None = None,
+    on_start: Callable[[Controller], None] | None = None,
+) -> None:
     """Run the operator until `stop_flag` is set (or forever)."""
     if settings.kubeconfig:
         os.environ["KUBECONFIG"] = settings.kubeconfig  # for kopf's own login
@@ -115,6 +121,8 @@ async def run(settings: OperatorSettings, *, stop_flag: asyncio.Event | None = N
             log.warning("MongoDB not reachable at start-up (mirror writes are queued): %s", e)
     mirror = Mirror(db, on_backlog=metrics.mirror_backlog.set, on_drop=metrics.mirror_dropped.inc)
     controller = Controller(settings, kube, mirror)
+    if on_start is not None:  # tests observe the controller's state
+        on_start(controller)
     registry = build_registry(controller, settings)
     kopf_ready = asyncio.Event()
 

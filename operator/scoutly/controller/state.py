@@ -35,6 +35,7 @@ class TargetView:
     observed: dict[str, Any]  # the status the API server has: from our last write, or as first observed
     deleting: bool = False
     jobs: dict[str, JobView] = field(default_factory=dict)
+    handled: bool = False  # False for views seeded from kopf's index before their own event
 
     @property
     def key(self) -> str:

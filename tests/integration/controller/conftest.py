@@ -13,6 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from scoutly.api.crd import build_crd
 from scoutly.config import OperatorSettings
+from scoutly.controller.core import Controller
 from scoutly.controller import operator as op
 from scoutly.kube.client import ApiError, KubeClient
 from scoutly.testing.env import LocalEnv
@@ -49,7 +50,11 @@ class RunningOperator:
     def __init__(self, settings: OperatorSettings) -> None:
         self.settings = settings
         self.stop_flag = asyncio.Event()
-        self.task = asyncio.create_task(op.run(settings, stop_flag=self.stop_flag))
+        self.controller: Controller | None = None
+        self.task = asyncio.create_task(op.run(settings, stop_flag=self.stop_flag, on_start=self._started))
+
+    def _started(self, controller: Controller) -> None:
+        self.controller = controller
 
     async def stop(self) -> None:
         """Graceful stop (kopf's stop flag)."""

@@ -325,3 +325,69 @@ async def test_outcome_is_recorded_when_the_job_is_deleted_right_after_finishing
         return await jobs_of(kube, namespace, "fleeting") == []
 
     await eventually(gone, timeout=30, what="Job deleted once released")
+
+
+async def test_a_target_the_controller_cannot_act_on_is_reported_not_crashed(
+    kube: KubeClient, namespace: str, start_operator: OperatorFactory
+) -> None:
+    await start_operator()
+    # admitted by the API server (label keys are not in the CRD schema) but not usable on a Job
+    await create_target(kube, namespace, "odd", jobTemplate={"labels": {"bad key!": "x"}})
+    await create_target(kube, namespace, "fine")
+
+    async def reported() -> dict[str, Any] | None:
+        t = await get_target(kube, namespace, "odd")
+        conds = {c["type"]: c for c in (t.get("status") or {}).get("conditions") or []}
+        return t if conds.get("Failing", {}).get("reason") == "InvalidSpec" else None
+
+    target = await eventually(reported, timeout=30, what="Failing condition InvalidSpec")
+    ready = next(c for c in target["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "False"
+    assert "spec.jobTemplate.labels" in ready["message"]
+    events = (await kube.get(ns_path("v1", namespace, "events"), fieldSelector="involvedObject.name=odd"))[
+        "items"
+    ]
+    assert [e["reason"] for e in events] == ["InvalidSpec"]
+    assert await jobs_of(kube, namespace, "odd") == []
+    # the other target is not blocked
+    await eventually(lambda: phase_is(kube, namespace, "fine", "Succeeded"), timeout=30, what="other target")
+    # fixing the spec makes it schedulable
+    await patch_target(kube, namespace, "odd", {"spec": {"jobTemplate": {"labels": None}}})
+    await eventually(lambda: phase_is(kube, namespace, "odd", "Succeeded"), timeout=30, what="fixed target")
+
+
+async def test_a_restart_over_settled_targets_writes_nothing(
+    kube: KubeClient, namespace: str, start_operator: OperatorFactory
+) -> None:
+    first = await start_operator()
+    for i in range(3):
+        await create_target(kube, namespace, f"settled-{i}", cooldown="1h")
+
+    async def settled() -> list[dict[str, Any]] | None:
+        items = (await kube.get(ns_path(ST, namespace, "scrapetargets")))["items"]
+        jobs = (await kube.get(ns_path("batch/v1", namespace, "jobs")))["items"]
+        ok = all((t.get("status") or {}).get("phase") == "Succeeded" for t in items) and all(
+            not j["metadata"].get("finalizers") for j in jobs
+        )
+        return items if ok and len(items) == 3 else None
+
+    before = await eventually(settled, timeout=60, what="targets settled")
+    await first.stop()
+    second = await start_operator()
+    await eventually(lambda: _ready(second), what="second operator watching")
+    # the new operator has listed everything; give its handlers a full pass over the objects
+    await eventually(lambda: _handled(second, 3), what="targets handled after restart")
+    after = (await kube.get(ns_path(ST, namespace, "scrapetargets")))["items"]
+    jobs = (await kube.get(ns_path("batch/v1", namespace, "jobs")))["items"]
+    assert {t["metadata"]["name"]: t["metadata"]["resourceVersion"] for t in after} == {
+        t["metadata"]["name"]: t["metadata"]["resourceVersion"] for t in before
+    }
+    assert len(jobs) == 3
+
+
+async def _ready(op: Any) -> bool:
+    return bool(op.controller and op.controller.ready.is_set())
+
+
+async def _handled(op: Any, n: int) -> bool:
+    return op.controller is not None and op.controller.target_events >= n
