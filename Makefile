@@ -156,3 +156,8 @@ helm-install: ## helm upgrade --install the chart into $(NAMESPACE) with image $
 .PHONY: helm-uninstall
 helm-uninstall: ## helm uninstall the release (the CRD and ScrapeTargets stay: crds.keep).
 	$(HELM) uninstall $(RELEASE) --namespace $(NAMESPACE)
+
+##@ Benchmarks
+.PHONY: bench-scrape
+bench-scrape: venv testenv ## Scrape workload benchmark: 2,000 generated postings, 5 candidates, FerretDB, local LLM server.
+	$(PY) bench/scrape_bench.py --postings 2000

@@ -52,15 +52,25 @@ class DbLogHandler(logging.Handler):
             }
         )
 
-    async def flush_to(self, db: Database) -> int:
-        """Write buffered records; returns how many were written (0 when MongoDB is unreachable)."""
+    async def flush_to(self, db: Database, *, requeue: bool = False) -> int:
+        """Write buffered records; returns how many were written (0 when MongoDB is unreachable).
+
+        `requeue`: on failure put the batch back in front of newer records (still bounded: the oldest
+        are dropped and counted), so a long-running program keeps its records across a MongoDB outage."""
         if not self._buf:
             return 0
         batch = list(self._buf)
         self._buf.clear()
         try:
-            await db[COLLECTION].insert_many(batch, ordered=False)
+            await db[COLLECTION].insert_many([dict(d) for d in batch], ordered=False)
         except PyMongoError:
-            self.dropped += len(batch)
+            if not requeue:
+                self.dropped += len(batch)
+                return 0
+            newer = list(self._buf)
+            keep = (batch + newer)[-(self._buf.maxlen or len(batch) + len(newer)) :]
+            self.dropped += len(batch) + len(newer) - len(keep)
+            self._buf.clear()
+            self._buf.extend(keep)
             return 0
         return len(batch)

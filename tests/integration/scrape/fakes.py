@@ -149,7 +149,7 @@ def board_app(board: Board) -> web.Application:
                         "jobUrl": "https://jobs.ashbyhq.com/acme/a1",
                         "descriptionPlain": "Models.",
                         "employmentType": "FullTime",
-                        "compensation": {"compensationTierSummary": "£90K – £110K"},
+                        "compensation": {"compensationTierSummary": "£90K - £110K"},
                     },
                     {"id": "a2", "title": "Secret role", "isListed": False, "descriptionPlain": "hidden"},
                 ]

@@ -112,6 +112,7 @@ def _settings(
         openai_api_key=key if llm_url else None,
         openai_base_url=f"{llm_url}/v1" if llm_url else None,
         llm_max_retries=2,
+        scrape_rate_per_host=1000.0,
         **kw,
     )
 

@@ -29,6 +29,7 @@ async def server() -> AsyncIterator[tuple[Board, str]]:
 
 
 def _fetcher(allow: tuple[str, ...] = ("127.0.0.1", "localhost"), **kw: object) -> Fetcher:
+    kw.setdefault("rate_per_host", 1000.0)
     return Fetcher(config=FetchConfig(allow_private=allow, **kw), sleep=_no_sleep)  # type: ignore[arg-type]
 
 
