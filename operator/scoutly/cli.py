@@ -83,6 +83,41 @@ def _sync(args: argparse.Namespace) -> int:
         return 1
 
 
+def _queue(args: argparse.Namespace) -> int:
+    import asyncio
+    import os
+
+    from scoutly.queue.status import EXIT_ERROR, Thresholds, run
+    from scoutly.scheduling.policy import parse_duration
+
+    uri = args.mongodb_uri or os.environ.get("SCOUTLY_MONGODB_URI")
+    if not uri:
+        print("error: no MongoDB URI (--mongodb-uri or SCOUTLY_MONGODB_URI)", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        window, max_age = parse_duration(args.window), parse_duration(args.max_pending_age)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    thresholds = Thresholds(
+        max_pending_age=max_age,
+        max_failures=args.max_failures,
+        max_consecutive_failures=args.max_consecutive_failures,
+    )
+    return asyncio.run(
+        run(
+            uri=uri,
+            database=args.database or os.environ.get("SCOUTLY_MONGODB_DATABASE") or "scoutly",
+            window=window,
+            thresholds=thresholds,
+            output=args.output,
+            out=sys.stdout,
+            err=sys.stderr,
+            failures_limit=args.failures,
+        )
+    )
+
+
 def _crd(args: argparse.Namespace) -> int:
     from scoutly.api.crd import render_chart_template, render_yaml
 
@@ -145,6 +180,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sync.add_argument("--output", "-o", choices=("table", "json"), default="table", help="report format")
     sync.set_defaults(func=_sync)
+
+    queue = sub.add_parser("queue", help="the jobqueues audit trail in MongoDB (docs/runbooks.md)")
+    queue_sub = queue.add_subparsers(dest="queue_cmd", required=True, metavar="ACTION")
+    qs = queue_sub.add_parser(
+        "status",
+        help="counts by status, oldest pending, recent failures, last outcome per target; "
+        "exit 1 when unhealthy (thresholds below), 2 when MongoDB is unreachable",
+    )
+    qs.add_argument("--mongodb-uri", default=None, help="MongoDB URI (default: $SCOUTLY_MONGODB_URI)")
+    qs.add_argument(
+        "--database",
+        default=None,
+        help="database when the URI names none (default: $SCOUTLY_MONGODB_DATABASE or scoutly)",
+    )
+    qs.add_argument("--output", "-o", choices=("table", "json"), default="table", help="report format")
+    qs.add_argument(
+        "--window", default="24h", help="look-back for failures and outcomes (default: %(default)s)"
+    )
+    qs.add_argument("--failures", type=int, default=10, help="recent failures listed (default: %(default)s)")
+    qs.add_argument(
+        "--max-pending-age",
+        default="1h",
+        help="unhealthy when a job is PENDING longer (default: %(default)s)",
+    )
+    qs.add_argument(
+        "--max-failures", type=int, default=None, help="unhealthy when more jobs FAILED within the window"
+    )
+    qs.add_argument(
+        "--max-consecutive-failures",
+        type=int,
+        default=3,
+        help="unhealthy when a target failed this many times in a row; 0: off (default: %(default)s)",
+    )
+    queue.set_defaults(func=_queue)
 
     crd = sub.add_parser("crd", help="print the ScrapeTarget CustomResourceDefinition (YAML)")
     crd.add_argument("--chart", action="store_true", help="print it as the Helm chart's template")

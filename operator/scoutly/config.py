@@ -64,6 +64,12 @@ class OperatorSettings(BaseSettings):
     openai_secret_key: str = Field("api-key", description="Key of the API key in that Secret.")
     openai_base_url: str = Field("", description="OpenAI-compatible endpoint for scrape pods; empty: OpenAI.")
     llm_model: str = Field("gpt-4o-mini", description="Model the scrape pods use for matching.")
+    llm_daily_token_budget: int = Field(
+        0,
+        ge=0,
+        description="Daily LLM token budget of all scrapes, exported as scoutly_llm_token_budget_daily for "
+        "the token-budget alert (docs/runbooks.md); 0: none.",
+    )
     extra_pod_annotations: str = Field(
         "", description="JSON object of annotations added to scrape pods (the tests use it to steer kwok)."
     )

@@ -81,6 +81,19 @@ last_event_timestamp = Gauge(
 db_log_dropped = Counter(
     "scoutly_db_log_dropped_total", "Log records dropped by the database logger.", registry=REGISTRY
 )
+db_log_written = Counter(
+    "scoutly_db_log_written_total", "Log records the database logger stored in `logs`.", registry=REGISTRY
+)
+operator_ready = Gauge(
+    "scoutly_operator_ready",
+    "1 when the operator is ready: the watch is running and MongoDB (if configured) is reachable.",
+    registry=REGISTRY,
+)
+llm_token_budget_daily = Gauge(
+    "scoutly_llm_token_budget_daily",
+    "The configured daily LLM token budget (SCOUTLY_LLM_DAILY_TOKEN_BUDGET); 0: none.",
+    registry=REGISTRY,
+)
 target_last_success = Gauge(
     "scoutly_target_last_success_timestamp_seconds",
     "Per target (only with SCOUTLY_METRICS_PER_TARGET): last successful scrape.",

@@ -1,0 +1,272 @@
+"""`scoutly queue status`: counts by status, oldest pending, recent failures, each target's last outcome.
+
+A table for people, JSON for scripts; the exit code makes it a health check (0 healthy, 1 unhealthy,
+2 MongoDB unreachable or bad arguments). Works against any MongoDB URI (MongoDB or FerretDB).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
+
+from scoutly.store import queue_status as q
+from scoutly.store.jobqueues import QueueStatus
+from scoutly.store.mongo import Database, Doc
+
+EXIT_HEALTHY, EXIT_UNHEALTHY, EXIT_ERROR = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    max_pending_age: timedelta = timedelta(hours=1)
+    """Unhealthy when the oldest PENDING document is older than this."""
+    max_failures: int | None = None
+    """Unhealthy when more documents than this FAILED within the window (None: no limit)."""
+    max_consecutive_failures: int = 3
+    """Unhealthy when a target's last N outcomes in the window all failed."""
+
+
+@dataclass
+class TargetOutcome:
+    target: str
+    jobName: str
+    status: str
+    finishedAt: str | None
+    reason: str | None
+    consecutiveFailures: int
+
+
+@dataclass
+class QueueReport:
+    now: str
+    windowSeconds: float
+    counts: dict[str, int]
+    oldestPending: dict[str, Any] | None
+    oldestProcessing: dict[str, Any] | None
+    failuresInWindow: int
+    recentFailures: list[dict[str, Any]]
+    targets: list[TargetOutcome]
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["healthy"] = self.healthy
+        return out
+
+
+def _iso(v: Any) -> str | None:
+    if isinstance(v, datetime):
+        return (v if v.tzinfo else v.replace(tzinfo=UTC)).isoformat(timespec="seconds")
+    return None if v is None else str(v)
+
+
+def _age(doc: Doc | None, now: datetime, key: str) -> float | None:
+    t = doc.get(key) if doc else None
+    if not isinstance(t, datetime):
+        return None
+    return (now - (t if t.tzinfo else t.replace(tzinfo=UTC))).total_seconds()
+
+
+def _summary(doc: Doc | None, now: datetime) -> dict[str, Any] | None:
+    if doc is None:
+        return None
+    return {
+        "jobName": doc.get("jobName"),
+        "target": doc.get("target"),
+        "createdAt": _iso(doc.get("createdAt")),
+        "ageSeconds": _age(doc, now, "createdAt"),
+    }
+
+
+def target_outcomes(finished_newest_first: list[Doc]) -> list[TargetOutcome]:
+    """Pure: each target's newest outcome and how many failures in a row end its history."""
+    by_target: dict[str, list[Doc]] = {}
+    for d in finished_newest_first:
+        by_target.setdefault(str(d.get("target") or "?"), []).append(d)
+    out = []
+    for target, docs in sorted(by_target.items()):
+        streak = 0
+        for d in docs:
+            if d.get("status") != QueueStatus.FAILED.value:
+                break
+            streak += 1
+        last = docs[0]
+        out.append(
+            TargetOutcome(
+                target=target,
+                jobName=str(last.get("jobName")),
+                status=str(last.get("status")),
+                finishedAt=_iso(last.get("finishedAt")),
+                reason=last.get("reason"),
+                consecutiveFailures=streak,
+            )
+        )
+    return out
+
+
+def problems(report: QueueReport, t: Thresholds) -> list[str]:
+    """Pure: what makes the queue unhealthy under thresholds `t` (empty: healthy)."""
+    found = []
+    pending = report.oldestPending
+    if (
+        pending
+        and pending["ageSeconds"] is not None
+        and pending["ageSeconds"] > t.max_pending_age.total_seconds()
+    ):
+        found.append(
+            f"oldest PENDING job {pending['jobName']} is {_human(pending['ageSeconds'])} old "
+            f"(limit {_human(t.max_pending_age.total_seconds())})"
+        )
+    if t.max_failures is not None and report.failuresInWindow > t.max_failures:
+        found.append(
+            f"{report.failuresInWindow} jobs FAILED in the last {_human(report.windowSeconds)} "
+            f"(limit {t.max_failures})"
+        )
+    failing = [o for o in report.targets if o.consecutiveFailures >= t.max_consecutive_failures > 0]
+    if failing:
+        names = ", ".join(f"{o.target} ({o.consecutiveFailures})" for o in failing[:10])
+        found.append(f"{len(failing)} targets failed {t.max_consecutive_failures}+ times in a row: {names}")
+    return found
+
+
+async def collect(
+    db: Database,
+    *,
+    now: datetime,
+    window: timedelta,
+    thresholds: Thresholds,
+    failures_limit: int = 10,
+) -> QueueReport:
+    since = now - window
+    failures_total, failures = await q.recent_failures(db, since=since, limit=failures_limit)
+    report = QueueReport(
+        now=_iso(now) or "",
+        windowSeconds=window.total_seconds(),
+        counts=await q.counts_by_status(db),
+        oldestPending=_summary(await q.oldest(db, QueueStatus.PENDING), now),
+        oldestProcessing=_summary(await q.oldest(db, QueueStatus.PROCESSING), now),
+        failuresInWindow=failures_total,
+        recentFailures=[
+            {
+                "jobName": d.get("jobName"),
+                "target": d.get("target"),
+                "finishedAt": _iso(d.get("finishedAt")),
+                "reason": d.get("reason"),
+                "error": d.get("error"),
+            }
+            for d in failures
+        ],
+        targets=target_outcomes(await q.finished_since(db, since=since)),
+    )
+    report.problems = problems(report, thresholds)
+    return report
+
+
+def _human(seconds: float) -> str:
+    """90 -> 1m30s, 7200 -> 2h0m, 90000 -> 1d1h."""
+    s = int(seconds)
+    if s >= 86400:
+        return f"{s // 86400}d{s % 86400 // 3600}h"
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60}m"
+    if s >= 60:
+        return f"{s // 60}m{s % 60}s"
+    return f"{s}s"
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return [fmt.format(*headers).rstrip(), *(fmt.format(*r).rstrip() for r in rows)]
+
+
+def render_table(report: QueueReport) -> str:
+    lines = ["JOBQUEUES BY STATUS"]
+    lines += _table(list(report.counts), [[str(n) for n in report.counts.values()]])
+    for label, doc in (
+        ("oldest pending", report.oldestPending),
+        ("oldest processing", report.oldestProcessing),
+    ):
+        if doc:
+            lines.append(
+                f"{label}: {doc['jobName']} ({doc['target']}), created {doc['createdAt']}, "
+                f"{_human(doc['ageSeconds'] or 0)} ago"
+            )
+        else:
+            lines.append(f"{label}: none")
+    lines += ["", f"FAILURES IN THE LAST {_human(report.windowSeconds).upper()}: {report.failuresInWindow}"]
+    if report.recentFailures:
+        lines += _table(
+            ["FINISHED", "TARGET", "JOB", "REASON", "ERROR"],
+            [
+                [
+                    f["finishedAt"] or "",
+                    f["target"] or "",
+                    f["jobName"] or "",
+                    f["reason"] or "",
+                    (f["error"] or "")[:60],
+                ]
+                for f in report.recentFailures
+            ],
+        )
+    lines += ["", "LAST OUTCOME PER TARGET"]
+    lines += _table(
+        ["TARGET", "STATUS", "FINISHED", "REASON", "FAILURES IN A ROW", "JOB"],
+        [
+            [o.target, o.status, o.finishedAt or "", o.reason or "", str(o.consecutiveFailures), o.jobName]
+            for o in report.targets
+        ],
+    )
+    lines.append("")
+    if report.healthy:
+        lines.append("HEALTHY")
+    else:
+        lines.append("UNHEALTHY")
+        lines += [f"- {p}" for p in report.problems]
+    return "\n".join(lines) + "\n"
+
+
+async def run(
+    *,
+    uri: str,
+    database: str,
+    window: timedelta,
+    thresholds: Thresholds,
+    output: str,
+    out: TextIO,
+    err: TextIO,
+    failures_limit: int = 10,
+    timeout_ms: int = 5000,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> int:
+    from pymongo.errors import PyMongoError
+
+    from scoutly.store.mongo import connect
+    from scoutly.store.mongo import database as pick_database
+
+    client = connect(uri, timeout_ms=timeout_ms, app_name="scoutly-queue-status")
+    try:
+        db = pick_database(client, uri, database)
+        report = await collect(
+            db, now=clock(), window=window, thresholds=thresholds, failures_limit=failures_limit
+        )
+    except PyMongoError as e:
+        msg = f"MongoDB unreachable: {type(e).__name__}: {str(e).splitlines()[0][:300]}"
+        if output == "json":
+            out.write(json.dumps({"healthy": False, "problems": [msg]}) + "\n")
+        print(f"error: {msg}", file=err)
+        return EXIT_ERROR
+    finally:
+        await client.close()
+    if output == "json":
+        out.write(json.dumps(report.to_json(), indent=2) + "\n")
+    else:
+        out.write(render_table(report))
+    return EXIT_HEALTHY if report.healthy else EXIT_UNHEALTHY

@@ -1,0 +1,55 @@
+"""Read-only queries behind `scoutly queue status`: the `jobqueues` audit trail summarised.
+
+Plain finds and counts (no aggregation pipeline) so it behaves the same on MongoDB and FerretDB.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from scoutly.store.jobqueues import COLLECTION, QueueStatus
+from scoutly.store.mongo import Database, Doc
+
+_FIELDS = {
+    "_id": 0,
+    "jobName": 1,
+    "target": 1,
+    "status": 1,
+    "createdAt": 1,
+    "lastAttemptAt": 1,
+    "finishedAt": 1,
+    "reason": 1,
+    "error": 1,
+    "attempts": 1,
+}
+
+
+async def counts_by_status(db: Database) -> dict[str, int]:
+    coll = db[COLLECTION]
+    return {s.value: await coll.count_documents({"status": s.value}) for s in QueueStatus}
+
+
+async def oldest(db: Database, status: QueueStatus) -> Doc | None:
+    """The oldest document (by createdAt) in `status`."""
+    cursor = db[COLLECTION].find({"status": status.value}, _FIELDS).sort("createdAt", 1).limit(1)
+    docs = await cursor.to_list(1)
+    return docs[0] if docs else None
+
+
+async def recent_failures(db: Database, *, since: datetime, limit: int) -> tuple[int, list[Doc]]:
+    """(how many FAILED since `since`, the newest `limit` of them)."""
+    filt: dict[str, Any] = {"status": QueueStatus.FAILED.value, "finishedAt": {"$gte": since}}
+    total = await db[COLLECTION].count_documents(filt)
+    cursor = db[COLLECTION].find(filt, _FIELDS).sort("finishedAt", -1).limit(limit)
+    return total, await cursor.to_list(limit)
+
+
+async def finished_since(db: Database, *, since: datetime, limit: int = 20_000) -> list[Doc]:
+    """Finished documents since `since`, newest first (per-target outcomes are derived from these)."""
+    filt: dict[str, Any] = {
+        "status": {"$in": [QueueStatus.COMPLETED.value, QueueStatus.FAILED.value]},
+        "finishedAt": {"$gte": since},
+    }
+    cursor = db[COLLECTION].find(filt, _FIELDS).sort("finishedAt", -1).limit(limit)
+    return await cursor.to_list(limit)
