@@ -25,13 +25,16 @@ from scoutly.controller.jobs import LABEL_MANAGED_BY, MANAGED_BY, job_view
 from scoutly.controller.mirror import Mirror
 from scoutly.kube.client import KubeClient
 from scoutly.store import jobqueues
+from scoutly.store.dblog import DbLogHandler
 from scoutly.store.mongo import connect, database, ensure_indexes
 
 log = logging.getLogger("scoutly.operator")
 JOB_LABELS = {LABEL_MANAGED_BY: MANAGED_BY}
 
 
-def build_registry(controller: Controller, settings: OperatorSettings) -> kopf.OperatorRegistry:
+def build_registry(
+    controller: Controller, settings: OperatorSettings, *, on_cycle: Callable[[], None] = lambda: None
+) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
     @kopf.on.startup(registry=registry)
@@ -70,6 +73,7 @@ def build_registry(controller: Controller, settings: OperatorSettings) -> kopf.O
         except Exception:  # one bad object must never stop the others
             metrics.reconcile_errors.labels("target").inc()
             log.exception("handling %s failed", key)
+        on_cycle()
 
     @kopf.on.event("batch", "v1", "jobs", labels=JOB_LABELS, registry=registry)
     async def job_event(body: kopf.Body, type: str, **_: Any) -> None:
@@ -78,14 +82,19 @@ def build_registry(controller: Controller, settings: OperatorSettings) -> kopf.O
         except Exception:
             metrics.reconcile_errors.labels("job").inc()
             log.exception("handling Job %s/%s failed", body.metadata.namespace, body.metadata.name)
+        on_cycle()
 
     del settings
     return registry
 
 
-async def _sample_gauges(controller: Controller, interval: float = 15.0) -> None:
+async def _sample_gauges(
+    controller: Controller, interval: float = 15.0, ready: Callable[[], tuple[bool, str]] | None = None
+) -> None:
     """Gauges that summarise state (targets by phase, overdue, jobqueues by status), sampled off the hot path."""
     while True:
+        if ready is not None:
+            metrics.operator_ready.set(1 if ready()[0] else 0)
         for phase, count in controller.phases().items():
             metrics.targets.labels(phase).set(count)
         metrics.targets_overdue.set(controller.overdue_count())
@@ -97,6 +106,47 @@ async def _sample_gauges(controller: Controller, interval: float = 15.0) -> None
                     metrics.jobqueue_documents.labels(status.value).set(n)
         metrics.mongo_up.set(1 if controller.mirror.healthy else 0)
         await asyncio.sleep(interval)
+
+
+class DbLogFlusher:
+    """The operator's database-backed logger: records of the `scoutly` loggers buffered in a bounded
+    DbLogHandler (store/dblog.py) and written to `logs` by a background task, kicked after every handled
+    event (one reconcile cycle, one Job outcome) and at least every `interval`. Logging never waits on
+    MongoDB: a slow or absent MongoDB only keeps records in the buffer, whose overflow is dropped and
+    counted in scoutly_db_log_dropped_total."""
+
+    def __init__(self, db: Any, *, capacity: int = 10_000, interval: float = 2.0) -> None:
+        self.db = db
+        self.handler = DbLogHandler("operator", capacity=capacity)
+        self.interval = interval
+        self._kick = asyncio.Event()
+        self._dropped_seen = 0
+
+    def kick(self) -> None:
+        self._kick.set()
+
+    async def flush(self) -> int:
+        written = await self.handler.flush_to(self.db, requeue=True)
+        metrics.db_log_written.inc(written)
+        if self.handler.dropped > self._dropped_seen:
+            metrics.db_log_dropped.inc(self.handler.dropped - self._dropped_seen)
+            self._dropped_seen = self.handler.dropped
+        return written
+
+    async def run(self) -> None:
+        logger = logging.getLogger("scoutly")
+        logger.addHandler(self.handler)
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._kick.wait(), timeout=self.interval)
+                self._kick.clear()
+                await self.flush()
+                await asyncio.sleep(0.2)  # coalesce bursts of events into one insert
+        finally:
+            logger.removeHandler(self.handler)
+            with contextlib.suppress(Exception):  # best effort at shutdown, bounded by the client timeout
+                await asyncio.wait_for(self.flush(), timeout=5)
 
 
 async def run(
@@ -123,7 +173,9 @@ async def run(
     controller = Controller(settings, kube, mirror)
     if on_start is not None:  # tests observe the controller's state
         on_start(controller)
-    registry = build_registry(controller, settings)
+    dblog = DbLogFlusher(db) if db is not None else None
+    metrics.llm_token_budget_daily.set(settings.llm_daily_token_budget)
+    registry = build_registry(controller, settings, on_cycle=dblog.kick if dblog else lambda: None)
     kopf_ready = asyncio.Event()
 
     def live() -> tuple[bool, str]:
@@ -143,8 +195,10 @@ async def run(
     tasks = [
         asyncio.create_task(controller.run_dispatcher(), name="dispatcher"),
         asyncio.create_task(mirror.run(), name="mirror"),
-        asyncio.create_task(_sample_gauges(controller), name="gauges"),
+        asyncio.create_task(_sample_gauges(controller, ready=ready), name="gauges"),
     ]
+    if dblog is not None:
+        tasks.append(asyncio.create_task(dblog.run(), name="dblog"))
     if db is not None and settings.sync_interval_delta.total_seconds() > 0:  # preference sync (docs/sync.md)
         from scoutly.sync.run import sync_forever
 
