@@ -251,6 +251,11 @@ class Controller:
                 view.status = new
                 await self._sync_status(view)
                 self._count_outcome(job, summary)
+                log.log(
+                    logging.INFO if ok else logging.WARNING,
+                    self._outcome_message(job, summary, summary_error),
+                    extra={"target": job.target, "job": job.name, "namespace": job.namespace},
+                )
                 if ok and self.settings.metrics_per_target and job.finish:
                     metrics.target_last_success.labels(view.namespace, view.name).set(job.finish.timestamp())
                 await post_event(
@@ -547,6 +552,9 @@ class Controller:
                 self.active.add(job.key)
             metrics.active_scrapes.set(len(self.active))
             metrics.jobs_created.labels("manual" if manual else "schedule").inc()
+            log.info(
+                "created Job %s", name, extra={"target": view.key, "job": name, "namespace": view.namespace}
+            )
             metrics.dispatch_lag.observe(
                 max(0.0, ((job.created or now) - due).total_seconds()) if manual is None else 0.0
             )

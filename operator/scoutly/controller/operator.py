@@ -88,13 +88,9 @@ def build_registry(
     return registry
 
 
-async def _sample_gauges(
-    controller: Controller, interval: float = 15.0, ready: Callable[[], tuple[bool, str]] | None = None
-) -> None:
+async def _sample_gauges(controller: Controller, interval: float = 15.0) -> None:
     """Gauges that summarise state (targets by phase, overdue, jobqueues by status), sampled off the hot path."""
     while True:
-        if ready is not None:
-            metrics.operator_ready.set(1 if ready()[0] else 0)
         for phase, count in controller.phases().items():
             metrics.targets.labels(phase).set(count)
         metrics.targets_overdue.set(controller.overdue_count())
@@ -189,13 +185,14 @@ async def run(
             return False, f"MongoDB unreachable, {mirror.backlog} writes waiting"
         return True, f"watching, {len(controller.targets)} targets, {len(controller.active)} active"
 
+    metrics.operator_ready.set_function(lambda: 1.0 if ready()[0] else 0.0)  # evaluated per scrape
     runner = None
     if settings.metrics_port:
         runner = await serve(make_app(live=live, ready=ready), host="0.0.0.0", port=settings.metrics_port)  # noqa: S104
     tasks = [
         asyncio.create_task(controller.run_dispatcher(), name="dispatcher"),
         asyncio.create_task(mirror.run(), name="mirror"),
-        asyncio.create_task(_sample_gauges(controller, ready=ready), name="gauges"),
+        asyncio.create_task(_sample_gauges(controller), name="gauges"),
     ]
     if dblog is not None:
         tasks.append(asyncio.create_task(dblog.run(), name="dblog"))
@@ -221,6 +218,7 @@ async def run(
             ready_flag=kopf_ready,
         )
     finally:
+        metrics.operator_ready.set_function(lambda: 0.0)
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
