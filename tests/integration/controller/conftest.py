@@ -13,8 +13,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from scoutly.api.crd import build_crd
 from scoutly.config import OperatorSettings
-from scoutly.controller.core import Controller
 from scoutly.controller import operator as op
+from scoutly.controller.core import Controller
 from scoutly.kube.client import ApiError, KubeClient
 from scoutly.testing.env import LocalEnv
 from scoutly.testing.wait import eventually
