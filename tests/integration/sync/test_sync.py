@@ -97,6 +97,17 @@ async def test_sync_follows_preferences(
     )  # fmt: skip
     await assert_zero_writes(kube, local_env, mongo_db, namespace)
 
+    # an edit of a field the sync owns is put back by the next run (the preferences decide)
+    await asyncio.to_thread(
+        local_env.kubectl,
+        "patch", "scrapetarget", ta, "-n", namespace, "--type=merge", "-p", json.dumps({"spec": {"rank": 1}}),
+    )  # fmt: skip
+    report = await run_sync(db=mongo_db, kube=kube, namespace=namespace)
+    assert [(x.kind, x.diff) for x in report.plan.actions] == [("update", ("rank: 1 -> 90",))]
+    t = (await targets(kube, namespace))[ta]
+    assert t["spec"]["rank"] == 90 and t["spec"]["cooldown"] == "6h"
+    await assert_zero_writes(kube, local_env, mongo_db, namespace)
+
     prefs = mongo_db["usercompanypreferences"]
     await prefs.update_one({"userId": u1, "companyId": a}, {"$set": {"rank": 95}})
     report = await run_sync(db=mongo_db, kube=kube, namespace=namespace)
@@ -141,8 +152,11 @@ async def test_cli_dry_run_prints_the_plan_and_writes_nothing(
     await seed(
         mongo_db,
         users=[u1],
-        companies=[company(a, "Acme")],
-        prefs=[(u1, a, 70, True), (u1, bad, 10, True)],
+        companies=[
+            company(a, "Acme"),
+            {"_id": "Not_A_Name", "name": "Odd", "careersUrl": "https://x.example/jobs"},
+        ],
+        prefs=[(u1, a, 70, True), (u1, bad, 10, True), (u1, "Not_A_Name", 10, True)],
     )
     env = {
         **os.environ,
@@ -164,10 +178,10 @@ async def test_cli_dry_run_prints_the_plan_and_writes_nothing(
     assert rc == 0, out
     plan = json.loads(out)
     assert plan["dryRun"] is True
-    assert plan["counts"]["create"] == 1 and plan["counts"]["problems"] == 1
+    assert plan["counts"]["create"] == 1 and plan["counts"]["problems"] == 2
     assert plan["actions"][0]["name"] == f"co-{a}"
     assert "rank: + 70" in plan["actions"][0]["diff"]
-    assert plan["problems"][0]["kind"] == "missing-company"
+    assert sorted(p["kind"] for p in plan["problems"]) == ["bad-name", "missing-company"]
     assert await targets(kube, namespace) == {}
 
     rc, out = await cli()
