@@ -83,7 +83,13 @@ def test_rbac_rules_in_the_helper_have_no_wildcard() -> None:
     tpl = (CHART / "templates/_helpers.tpl").read_text()
     block = tpl.split('{{- define "scoutly-operator.rules" -}}', 1)[1].split("{{- end }}", 1)[0]
     rules = yaml.safe_load(block)
-    flat = {(g, r, v) for rule in rules for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
+    flat = {
+        (g, r, v)
+        for rule in rules
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+        for v in rule["verbs"]
+    }
     assert flat and not any("*" in part for t in flat for part in t)
     assert not any(r in {"secrets", "configmaps"} for _, r, _ in flat)
 

@@ -33,7 +33,10 @@ def test_hadolint_would_catch_a_regression(tmp_path: Path) -> None:
     bad = tmp_path / "Dockerfile"
     bad.write_text(DOCKERFILE.read_text().replace("USER 65532:65532\n", "USER root\n"))
     proc = subprocess.run(
-        [_hadolint(), "--config", str(ROOT / ".hadolint.yaml"), str(bad)], capture_output=True, text=True, check=False
+        [_hadolint(), "--config", str(ROOT / ".hadolint.yaml"), str(bad)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode != 0 and "DL3002" in proc.stdout
 
@@ -47,7 +50,7 @@ def test_final_stage_is_slim_non_root_and_wheel_only() -> None:
     assert "COPY --from=build /dist/*.whl" in final
     assert not re.search(r"^COPY (?!--from)", final, flags=re.M), "the final stage copies only the wheel"
     assert "build-essential" not in text and "gcc" not in text
-    assert "pip install --no-cache-dir \"build" not in final
+    assert 'pip install --no-cache-dir "build' not in final
     assert "ca-certificates" in final
     user = re.findall(r"^USER (\S+)", final, flags=re.M)
     assert user == ["65532:65532"]
