@@ -1,0 +1,76 @@
+"""`scoutly queue status`: the pure parts (per-target outcomes, health thresholds, the table)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from scoutly.queue.status import QueueReport, Thresholds, problems, render_table, target_outcomes
+
+NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
+
+
+def doc(target: str, status: str, minutes_ago: int, reason: str | None = None) -> dict[str, object]:
+    return {
+        "jobName": f"{target}-{minutes_ago}",
+        "target": f"ns/{target}",
+        "status": status,
+        "finishedAt": NOW - timedelta(minutes=minutes_ago),
+        "reason": reason,
+    }
+
+
+def report(**kw: object) -> QueueReport:
+    base: dict[str, object] = {
+        "now": NOW.isoformat(),
+        "windowSeconds": 86400.0,
+        "counts": {"PENDING": 0, "PROCESSING": 0, "COMPLETED": 0, "FAILED": 0},
+        "oldestPending": None,
+        "oldestProcessing": None,
+        "failuresInWindow": 0,
+        "recentFailures": [],
+        "targets": [],
+    }
+    base.update(kw)
+    return QueueReport(**base)  # type: ignore[arg-type]
+
+
+def test_target_outcomes_take_the_newest_and_count_the_failure_streak() -> None:
+    docs = [  # newest first, as the query returns them
+        doc("a", "FAILED", 1, "BackoffLimitExceeded"),
+        doc("b", "COMPLETED", 2),
+        doc("a", "FAILED", 3, "DeadlineExceeded"),
+        doc("a", "COMPLETED", 4),
+        doc("a", "FAILED", 5),
+    ]
+    out = {o.target: o for o in target_outcomes(docs)}
+    assert out["ns/a"].status == "FAILED"
+    assert out["ns/a"].reason == "BackoffLimitExceeded"
+    assert out["ns/a"].consecutiveFailures == 2
+    assert out["ns/b"].consecutiveFailures == 0
+
+
+def test_thresholds() -> None:
+    assert problems(report(), Thresholds()) == []
+    old = {"jobName": "x-1", "target": "ns/x", "createdAt": "", "ageSeconds": 7200.0}
+    found = problems(report(oldestPending=old), Thresholds(max_pending_age=timedelta(hours=1)))
+    assert len(found) == 1 and "x-1" in found[0] and "2h0m" in found[0]
+    assert problems(report(oldestPending=old), Thresholds(max_pending_age=timedelta(hours=3))) == []
+    assert problems(report(failuresInWindow=5), Thresholds(max_failures=4))
+    assert not problems(report(failuresInWindow=5), Thresholds())
+    streak = target_outcomes([doc("a", "FAILED", i) for i in range(3)])
+    assert problems(report(targets=streak), Thresholds(max_consecutive_failures=3))
+    assert not problems(report(targets=streak), Thresholds(max_consecutive_failures=0))
+
+
+def test_table_names_every_section() -> None:
+    r = report(targets=target_outcomes([doc("a", "COMPLETED", 1)]), counts={"PENDING": 2, "FAILED": 1})
+    text = render_table(r)
+    for part in (
+        "JOBQUEUES BY STATUS",
+        "PENDING",
+        "oldest pending: none",
+        "LAST OUTCOME PER TARGET",
+        "ns/a",
+        "HEALTHY",
+    ):
+        assert part in text
