@@ -81,10 +81,17 @@ class OperatorSettings(BaseSettings):
         False, description="Export per-target series (cardinality grows with targets)."
     )
     log_level: str = Field("INFO", description="Log level of the operator.")
-    peering: str = Field(
-        "", description="kopf peering name for HA (several replicas, one active); empty: none."
+    leader_election: bool = Field(
+        False, description="Run several replicas: only the holder of a coordination.k8s.io Lease writes."
     )
-    priority: int = Field(0, description="This replica's peering priority (distinct per replica).")
+    leader_election_namespace: str = Field(
+        "",
+        description="Namespace of the Lease; empty: POD_NAMESPACE, else the first watched one, else default.",
+    )
+    leader_election_lease_name: str = Field("scoutly-operator", description="Name of the Lease.")
+    lease_duration: str = Field(
+        "15s", description="How long a Lease holds without renewal; a standby takes over after it expires."
+    )
 
     sync_interval: str = Field(
         "0s",
@@ -101,7 +108,7 @@ class OperatorSettings(BaseSettings):
         CooldownTiers.parse(v)
         return v
 
-    @field_validator("backoff_base", "jitter", "sync_interval")
+    @field_validator("backoff_base", "jitter", "sync_interval", "lease_duration")
     @classmethod
     def _duration(cls, v: str) -> str:
         parse_duration(v)

@@ -67,6 +67,7 @@ reconcile_errors = Counter(
     ["stage"],
     registry=REGISTRY,
 )
+leader = Gauge("scoutly_leader", "1 on the replica that holds the Lease (HA mode).", registry=REGISTRY)
 mirror_backlog = Gauge(
     "scoutly_mirror_backlog", "MongoDB mirror writes waiting to be stored.", registry=REGISTRY
 )

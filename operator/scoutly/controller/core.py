@@ -75,6 +75,7 @@ class Controller:
         self.ready = asyncio.Event()
         self.last_event: float = 0.0
         self.target_events = 0
+        self.leading: Callable[[], bool] = lambda: True  # replaced by the Lease elector in HA mode
         metrics.max_concurrent.set(settings.max_concurrent)
 
     # -- feeding the queue --------------------------------------------------------------------------
@@ -88,6 +89,24 @@ class Controller:
     def _touch(self) -> None:
         self.last_event = self.clock().timestamp()
         metrics.last_event_timestamp.set(self.last_event)
+
+    async def take_over(self) -> None:
+        """Just became the leader: write what the standby only observed (statuses, outcomes of Jobs
+        still held by our finalizer), then let the dispatcher run."""
+        for key, view in list(self.targets.items()):
+            async with self._locks[key]:
+                view.handled = True
+                for job in list(view.jobs.values()):
+                    if (job.terminal or job.deleting) and job.has_finalizer:
+                        await self._finish(job, view)
+                await self._sync_status(view)
+                self._schedule(view)
+        for target, jobs in list(self.orphan_jobs.items()):
+            for job in list(jobs.values()):
+                if job.has_finalizer and (job.terminal or job.deleting):
+                    async with self._locks[target]:
+                        await self._finish(job, await self._view_for(job))
+        self._wake.set()
 
     def seed(self, bodies: Iterable[dict[str, Any]], jobs: Any) -> None:
         """Views of every listed target (with its Jobs) before the first dispatch, so the cap picks the
@@ -135,6 +154,9 @@ class Controller:
                 view.jobs.update(self.orphan_jobs.pop(key, {}))
                 self._adopt_known_jobs(view, known_jobs)
             self.targets[key] = view
+            if not self.leading():  # a standby keeps its state warm and writes nothing
+                self._schedule(view)
+                return
             view.handled = True
             # the status remembers what was reported: one Event per bad generation, across restarts too
             ready: dict[str, Any] = next(
@@ -198,6 +220,8 @@ class Controller:
                 job.phase = JobPhase.RUNNING  # a pod between running and counted: never go back to Pending
             if view is not None:
                 view.jobs[job.name] = job
+            if not self.leading():
+                return
             if job.phase is JobPhase.RUNNING and not job.deleting:
                 self.mirror.submit(self._mirror_write(job, view, QueueStatus.PROCESSING))
             if job.terminal or job.deleting:
@@ -459,6 +483,10 @@ class Controller:
     async def run_dispatcher(self) -> None:
         await self.ready.wait()
         while True:
+            if not self.leading():
+                self._wake.clear()
+                await self._wake.wait()  # take_over() wakes us
+                continue
             now = self.clock()
             self._collect_due(now)
             candidates = self._candidates(now)
@@ -486,7 +514,12 @@ class Controller:
 
     async def dispatch(self, view: TargetView, now: datetime) -> None:
         async with self._locks[view.key]:
-            if self.targets.get(view.key) is not view or not view.dispatchable() or view.spec is None:
+            if (
+                not self.leading()
+                or self.targets.get(view.key) is not view
+                or not view.dispatchable()
+                or view.spec is None
+            ):
                 return
             manual = view.scrape_now if view.manual_pending else None
             due = view.due(self.policy)

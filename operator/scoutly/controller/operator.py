@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -22,8 +23,10 @@ from scoutly.config import OperatorSettings
 from scoutly.controller.core import Controller
 from scoutly.controller.http import make_app, serve
 from scoutly.controller.jobs import LABEL_MANAGED_BY, MANAGED_BY, job_view
+from scoutly.controller.leader import LeaseElector
 from scoutly.controller.mirror import Mirror
 from scoutly.kube.client import KubeClient
+from scoutly.scheduling.policy import parse_duration
 from scoutly.store import jobqueues
 from scoutly.store.dblog import DbLogHandler
 from scoutly.store.mongo import connect, database, ensure_indexes
@@ -145,6 +148,15 @@ class DbLogFlusher:
                 await asyncio.wait_for(self.flush(), timeout=5)
 
 
+async def _follow_leadership(elector: LeaseElector, controller: Controller) -> None:
+    while True:
+        await elector.changed.wait()
+        elector.changed.clear()
+        metrics.leader.set(1 if elector.leader else 0)
+        if elector.leader:
+            await controller.take_over()
+
+
 async def run(
     settings: OperatorSettings,
     *,
@@ -196,6 +208,20 @@ async def run(
     ]
     if dblog is not None:
         tasks.append(asyncio.create_task(dblog.run(), name="dblog"))
+    elector = None
+    if settings.leader_election:
+        elector = LeaseElector(
+            kube,
+            namespace=settings.leader_election_namespace
+            or os.environ.get("POD_NAMESPACE")
+            or (settings.namespace_list or ["default"])[0],
+            name=settings.leader_election_lease_name,
+            identity=os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}",
+            duration=parse_duration(settings.lease_duration).total_seconds(),
+        )
+        controller.leading = lambda: elector.leader
+        tasks.append(asyncio.create_task(elector.run(), name="lease"))
+        tasks.append(asyncio.create_task(_follow_leadership(elector, controller), name="leadership"))
     if db is not None and settings.sync_interval_delta.total_seconds() > 0:  # preference sync (docs/sync.md)
         from scoutly.sync.run import sync_forever
 
@@ -211,13 +237,13 @@ async def run(
             registry=registry,
             clusterwide=not settings.namespace_list,
             namespaces=settings.namespace_list,
-            standalone=not settings.peering,
-            peering_name=settings.peering or None,
-            priority=settings.priority,
+            standalone=True,  # HA is our own Lease (controller/leader.py): standbys keep warm caches
             stop_flag=stop_flag,
             ready_flag=kopf_ready,
         )
     finally:
+        if elector is not None:
+            await elector.release()
         metrics.operator_ready.set_function(lambda: 0.0)
         for t in tasks:
             t.cancel()
