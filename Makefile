@@ -103,7 +103,7 @@ KUBECTL ?= kubectl
 INSTALL_DIR ?= manifests/install
 
 .PHONY: manifests-install
-manifests-install: ## Render manifests/install/ (plain-YAML install) from the chart's defaults.
+manifests-install: ## Render manifests/install/ (plain-YAML install) from the chart's defaults, without the dashboard.
 	@test -x "$(HELM)" || { echo "make: helm not found at $(HELM); run make testenv or set HELM="; exit 1; }
 	mkdir -p $(INSTALL_DIR)
 	{ echo "# Generated from $(CHART) by \`make manifests\`: do not edit."; \
@@ -112,7 +112,7 @@ manifests-install: ## Render manifests/install/ (plain-YAML install) from the ch
 	{ echo "# Generated from $(CHART) by \`make manifests\`: do not edit."; \
 	  printf -- '---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: $(NAMESPACE)\n'; \
 	  $(HELM) template $(RELEASE) $(CHART) --namespace $(NAMESPACE) --kube-version $(KUBE_VERSION) --skip-tests \
-	    --set crds.enabled=false; } > $(INSTALL_DIR)/scoutly-operator.yaml
+	    --set crds.enabled=false --set grafanaDashboard.enabled=false; } > $(INSTALL_DIR)/scoutly-operator.yaml
 
 .PHONY: helm-lint
 helm-lint: ## helm lint the chart with its defaults and every ci/*-values.yaml.
