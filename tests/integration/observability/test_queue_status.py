@@ -1,0 +1,122 @@
+"""`scoutly queue status` on a seeded database (FerretDB): the CLI end to end, table and JSON, exit codes."""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stderr, redirect_stdout
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from scoutly.testing.env import LocalEnv
+from scoutly.testing.procs import free_port
+
+pytestmark = [pytest.mark.mongo]
+
+
+async def seed(db: AsyncDatabase[dict[str, Any]]) -> None:
+    now = datetime.now(UTC)
+
+    def doc(job: str, target: str, status: str, minutes_ago: int, **extra: Any) -> dict[str, Any]:
+        created = now - timedelta(minutes=minutes_ago)
+        d: dict[str, Any] = {"jobName": job, "target": f"ns/{target}", "status": status, "createdAt": created}
+        if status in ("COMPLETED", "FAILED"):
+            d["finishedAt"] = created + timedelta(minutes=1)
+        d.update(extra)
+        return d
+
+    await db["jobqueues"].insert_many(
+        [
+            doc("acme-1", "acme", "COMPLETED", 300),
+            doc("acme-2", "acme", "COMPLETED", 100),
+            doc("initech-1", "initech", "COMPLETED", 400),
+            *(
+                doc(
+                    f"initech-{i}",
+                    "initech",
+                    "FAILED",
+                    300 - i * 50,
+                    reason="BackoffLimitExceeded",
+                    error="exit 1",
+                )
+                for i in range(2, 5)
+            ),
+            doc("globex-1", "globex", "FAILED", 30, reason="DeadlineExceeded", error="too slow"),
+            doc("globex-2", "globex", "PROCESSING", 20),
+            doc("hooli-1", "hooli", "PENDING", 90),
+            doc("hooli-0", "hooli", "PENDING", 5),
+            doc("old-1", "old", "FAILED", 60 * 48, reason="BackoffLimitExceeded"),  # outside the window
+        ]
+    )
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    from scoutly.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        rc = main(["queue", "status", *args])
+    return rc, out.getvalue(), err.getvalue()
+
+
+async def test_queue_status_reports_and_gates_on_thresholds(
+    local_env: LocalEnv, mongo_db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    await seed(mongo_db)
+    uri = local_env.mongo_uri
+    common = ["--mongodb-uri", uri, "--database", mongo_db.name]
+
+    # defaults: oldest pending is 90 minutes old (> 1h) and initech failed 3 times in a row -> unhealthy
+    rc, out, _ = await _in_thread(run_cli, *common, "-o", "json")
+    report = json.loads(out)
+    assert rc == 1
+    assert report["counts"] == {"PENDING": 2, "PROCESSING": 1, "COMPLETED": 3, "FAILED": 5}
+    assert report["oldestPending"]["jobName"] == "hooli-1"
+    assert 85 * 60 < report["oldestPending"]["ageSeconds"] < 95 * 60
+    assert report["oldestProcessing"]["jobName"] == "globex-2"
+    assert report["failuresInWindow"] == 4  # old-1 is outside the 24h window
+    assert [f["jobName"] for f in report["recentFailures"]] == [
+        "globex-1",
+        "initech-4",
+        "initech-3",
+        "initech-2",
+    ]
+    assert report["recentFailures"][0]["reason"] == "DeadlineExceeded"
+    targets = {t["target"]: t for t in report["targets"]}
+    assert targets["ns/acme"]["status"] == "COMPLETED" and targets["ns/acme"]["jobName"] == "acme-2"
+    assert targets["ns/initech"]["consecutiveFailures"] == 3
+    assert targets["ns/initech"]["reason"] == "BackoffLimitExceeded"
+    assert targets["ns/globex"]["consecutiveFailures"] == 1
+    assert "ns/old" not in targets
+    assert report["healthy"] is False and len(report["problems"]) == 2
+
+    # thresholds loosened: healthy, exit 0; the table for people names the same facts
+    rc, out, _ = await _in_thread(
+        run_cli, *common, "--max-pending-age", "2h", "--max-consecutive-failures", "4", "--failures", "2"
+    )
+    assert rc == 0, out
+    for part in ("PENDING  PROCESSING  COMPLETED  FAILED", "hooli-1", "globex-1", "ns/initech", "HEALTHY"):
+        assert part in out
+    assert "initech-2" not in out.split("LAST OUTCOME")[0]  # --failures 2 lists two
+
+    # a failure budget
+    rc, out, _ = await _in_thread(run_cli, *common, "--max-pending-age", "2h", "--max-failures", "3")
+    assert rc == 1 and "4 jobs FAILED" in out
+
+    # unreachable MongoDB: exit 2 with the reason, quickly
+    rc, out, err = await _in_thread(
+        run_cli, "--mongodb-uri", f"mongodb://127.0.0.1:{free_port()}/x", "-o", "json"
+    )
+    assert rc == 2 and "MongoDB unreachable" in err
+    assert json.loads(out)["healthy"] is False
+
+
+async def _in_thread(fn: Any, *args: str) -> tuple[int, str, str]:
+    """The CLI runs its own event loop (asyncio.run), so call it off this test's loop."""
+    import asyncio
+
+    result: tuple[int, str, str] = await asyncio.to_thread(fn, *args)
+    return result
