@@ -34,6 +34,9 @@ def free_port() -> int:
 def ensure_free(port: int, component: str) -> None:
     """Fail with a clear message when `port` is taken, before a component would trip over it."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # like the servers themselves (Go's net.Listen): connections in TIME_WAIT after a restart of the
+        # same component on the same port do not make it busy, a listener does
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError as e:
