@@ -84,7 +84,7 @@ def test_dashboard_covers_the_issue_and_lays_out_cleanly() -> None:
     assert len(ids) == len(set(ids))
     for p in panels:
         pos = p["gridPos"]
-        assert 0 <= pos["x"] and pos["x"] + pos["w"] <= 24, p["title"]
+        assert pos["x"] >= 0 and pos["x"] + pos["w"] <= 24, p["title"]
         if p["type"] != "row":
             assert p["targets"], p["title"]
             assert p["datasource"]["uid"] == "${datasource}"
