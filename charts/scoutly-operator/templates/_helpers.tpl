@@ -90,3 +90,26 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   resources: ["events"]
   verbs: ["create"]
 {{- end }}
+
+{{/* Namespace of the ScrapeTargets the preference sync manages (docs/sync.md). */}}
+{{- define "scoutly-operator.syncNamespace" -}}
+{{- .Values.sync.namespace | default (include "scoutly-operator.targetNamespaces" . | trim | splitList "\n" | first) }}
+{{- end }}
+
+{{/* "true" when the operator runs the preference sync itself (sync.inOperator.interval is not zero). */}}
+{{- define "scoutly-operator.inOperatorSync" -}}
+{{- if not (regexMatch "^(0+(\\.0+)?(ms|s|m|h|d))+$" .Values.sync.inOperator.interval) }}true{{ end }}
+{{- end }}
+
+{{/* The leader-election Lease: one per release, in the release namespace. */}}
+{{- define "scoutly-operator.leaseName" -}}
+{{- include "scoutly-operator.fullname" . }}
+{{- end }}
+
+{{/* What the preference sync does to ScrapeTargets (operator/scoutly/sync/run.py): one paginated list, then
+server-side apply (a PATCH, which also creates a missing target: RBAC checks only the patch verb). */}}
+{{- define "scoutly-operator.syncRules" -}}
+- apiGroups: ["scoutly.io"]
+  resources: ["scrapetargets"]
+  verbs: ["list", "patch"]
+{{- end }}

@@ -30,6 +30,17 @@ EXPECTED_RULES = {
     ("", "pods", "list"),
     ("", "events", "create"),
 }
+# leaderElection.enabled: the Lease calls of controller/leader.py, in the release namespace
+LEASE_RULES = {
+    ("coordination.k8s.io", "leases", "get"),
+    ("coordination.k8s.io", "leases", "create"),
+    ("coordination.k8s.io", "leases", "update"),
+}
+# the preference sync (sync/run.py): a paginated list, then server-side apply (PATCH, creates too)
+SYNC_RULES = {
+    ("scoutly.io", "scrapetargets", "list"),
+    ("scoutly.io", "scrapetargets", "patch"),
+}
 
 
 @functools.cache

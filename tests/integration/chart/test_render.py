@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -13,7 +14,9 @@ import yaml
 from tests.integration.chart.helm import (
     CHART,
     EXPECTED_RULES,
+    LEASE_RULES,
     ROOT,
+    SYNC_RULES,
     by_kind,
     helm,
     helm_bin,
@@ -32,6 +35,8 @@ def test_ci_values_exist() -> None:
         "watch-namespaces-values.yaml",
         "monitoring-values.yaml",
         "external-crds-values.yaml",
+        "ha-values.yaml",
+        "sync-values.yaml",
     }
 
 
@@ -84,6 +89,147 @@ def test_rbac_is_exactly_what_the_code_uses_in_both_modes() -> None:
             "rolebindings",
         }
         assert not {verb for *_, verb in flat} & {"escalate", "bind", "impersonate", "deletecollection"}
+
+
+def _env(dep: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+def _assert_real_settings(env: dict[str, dict[str, Any]]) -> None:
+    from scoutly.config import OperatorSettings
+
+    for name in env:
+        if name.startswith("SCOUTLY_"):
+            assert name.removeprefix("SCOUTLY_").lower() in OperatorSettings.model_fields, name
+
+
+def test_leader_election_off_by_default() -> None:
+    docs = render()
+    (dep,) = by_kind(docs, "Deployment")
+    assert dep["spec"]["replicas"] == 1 and dep["spec"]["strategy"] == {"type": "Recreate"}
+    env = _env(dep)
+    assert not {"SCOUTLY_LEADER_ELECTION", "POD_NAME", "POD_NAMESPACE"} & set(env)
+    assert not by_kind(docs, "PodDisruptionBudget") and not by_kind(docs, "Role")
+    proc = helm(
+        "template", "x", str(CHART), "--set", "replicaCount=2", "--kube-version", "1.36.3", check=False
+    )
+    assert proc.returncode != 0 and "leaderElection.enabled" in proc.stderr
+
+
+def test_leader_election_renders_lease_rbac_rolling_update_and_pdb() -> None:
+    docs = render("-f", str(CHART / "ci/ha-values.yaml"))
+    (dep,) = by_kind(docs, "Deployment")
+    assert dep["spec"]["replicas"] == 3
+    assert dep["spec"]["strategy"]["type"] == "RollingUpdate"
+    env = _env(dep)
+    assert env["SCOUTLY_LEADER_ELECTION"]["value"] == "true"
+    assert env["SCOUTLY_LEADER_ELECTION_NAMESPACE"]["value"] == "scoutly-system"
+    assert env["SCOUTLY_LEADER_ELECTION_LEASE_NAME"]["value"] == "scoutly-scoutly-operator"
+    assert env["SCOUTLY_LEASE_DURATION"]["value"] == "20s"
+    assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    _assert_real_settings(env)
+    # the operator's own rules are unchanged; the Lease rules are a Role in the release namespace only
+    (cluster_role,) = by_kind(docs, "ClusterRole")
+    assert rule_set(cluster_role["rules"]) == EXPECTED_RULES
+    (role,) = by_kind(docs, "Role")
+    assert role["metadata"]["namespace"] == "scoutly-system"
+    assert rule_set(role["rules"]) == LEASE_RULES
+    for r in role["rules"]:  # get/update only on the release's Lease; create cannot be restricted by name
+        if r["verbs"] == ["create"]:
+            assert "resourceNames" not in r
+        else:
+            assert r["resourceNames"] == ["scoutly-scoutly-operator"]
+    (binding,) = by_kind(docs, "RoleBinding")
+    assert binding["metadata"]["namespace"] == "scoutly-system"
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "scoutly-scoutly-operator", "namespace": "scoutly-system"}
+    ]
+    (pdb,) = by_kind(docs, "PodDisruptionBudget")
+    assert pdb["spec"]["minAvailable"] == 1
+    assert (
+        pdb["spec"]["selector"]["matchLabels"].items()
+        <= dep["spec"]["template"]["metadata"]["labels"].items()
+    )
+    # one replica with leader election: rolling update (the new pod waits as a standby), no PDB
+    one = render("--set", "leaderElection.enabled=true")
+    assert not by_kind(one, "PodDisruptionBudget")
+    (dep,) = by_kind(one, "Deployment")
+    assert dep["spec"]["replicas"] == 1 and dep["spec"]["strategy"]["type"] == "RollingUpdate"
+    # watch-namespace mode: the Lease Role comes in addition to the per-namespace Roles
+    ns = render("--set", "leaderElection.enabled=true", "--set", "watchNamespaces={team-a}")
+    sets = {r["metadata"]["namespace"]: rule_set(r["rules"]) for r in by_kind(ns, "Role")}
+    assert sets == {"team-a": EXPECTED_RULES, "scoutly-system": LEASE_RULES}
+
+
+def test_sync_off_by_default() -> None:
+    docs = render()
+    assert not by_kind(docs, "CronJob")
+    (dep,) = by_kind(docs, "Deployment")
+    assert not {"SCOUTLY_SYNC_INTERVAL", "SCOUTLY_SYNC_NAMESPACE"} & set(_env(dep))
+
+
+def test_sync_cronjob_and_in_operator_rbac_are_exactly_what_the_sync_uses() -> None:
+    docs = render("-f", str(CHART / "ci/sync-values.yaml"))
+    (dep,) = by_kind(docs, "Deployment")
+    env = _env(dep)
+    assert env["SCOUTLY_SYNC_INTERVAL"]["value"] == "10m"
+    assert env["SCOUTLY_SYNC_NAMESPACE"]["value"] == "scoutly"
+    _assert_real_settings(env)
+    roles = {r["metadata"]["name"]: r for r in by_kind(docs, "Role")}
+    bindings = {b["metadata"]["name"]: b for b in by_kind(docs, "RoleBinding")}
+    # the operator: its watch Role plus the sync's verbs in sync.namespace
+    op = roles["scoutly-scoutly-operator-operator-sync"]
+    assert op["metadata"]["namespace"] == "scoutly" and rule_set(op["rules"]) == SYNC_RULES
+    assert bindings["scoutly-scoutly-operator-operator-sync"]["subjects"] == [
+        {"kind": "ServiceAccount", "name": "scoutly-scoutly-operator", "namespace": "scoutly-system"}
+    ]
+    operator_rules = set().union(
+        *(
+            rule_set(roles[b["roleRef"]["name"]]["rules"])
+            for b in bindings.values()
+            if b["subjects"][0]["name"] == "scoutly-scoutly-operator"
+        )
+    )
+    assert operator_rules == EXPECTED_RULES | SYNC_RULES
+    # the CronJob: its own ServiceAccount in the release namespace, a Role with only the sync's verbs
+    (sa,) = [
+        s for s in by_kind(docs, "ServiceAccount") if s["metadata"]["name"] == "scoutly-scoutly-operator-sync"
+    ]
+    assert sa["metadata"]["namespace"] == "scoutly-system"
+    sync = roles["scoutly-scoutly-operator-sync"]
+    assert sync["metadata"]["namespace"] == "scoutly" and rule_set(sync["rules"]) == SYNC_RULES
+    assert bindings["scoutly-scoutly-operator-sync"]["subjects"] == [
+        {"kind": "ServiceAccount", "name": "scoutly-scoutly-operator-sync", "namespace": "scoutly-system"}
+    ]
+    (cj,) = by_kind(docs, "CronJob")
+    assert cj["metadata"]["namespace"] == "scoutly-system"
+    assert cj["spec"]["schedule"] == "*/10 * * * *" and cj["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = cj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "scoutly-scoutly-operator-sync"
+    assert pod["restartPolicy"] == "Never"
+    (c,) = pod["containers"]
+    (op_c,) = dep["spec"]["template"]["spec"]["containers"]
+    assert c["image"] == op_c["image"] and c["imagePullPolicy"] == op_c["imagePullPolicy"]
+    assert c["args"] == ["sync", "--namespace", "scoutly"]
+    cenv = {e["name"]: e for e in c["env"]}
+    assert cenv["SCOUTLY_MONGODB_URI"] == env["SCOUTLY_MONGODB_URI"]  # the operator's Secret reference
+    assert cenv["SCOUTLY_MONGODB_DATABASE"] == env["SCOUTLY_MONGODB_DATABASE"]
+    _assert_real_settings(cenv)
+    # hardened like the Deployment
+    assert pod["securityContext"] == dep["spec"]["template"]["spec"]["securityContext"]
+    assert c["securityContext"] == op_c["securityContext"]
+    assert c["resources"]["limits"]["memory"]
+    # sync.namespace defaults to the first target namespace; rbac.create=false drops the Roles only
+    default_ns = render("--set", "sync.cronJob.enabled=true", "--set", "sync.inOperator.interval=5m")
+    assert {r["metadata"]["namespace"] for r in by_kind(default_ns, "Role")} == {"scoutly-system"}
+    (cj,) = by_kind(default_ns, "CronJob")
+    assert (
+        cj["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"][-1] == "scoutly-system"
+    )
+    no_rbac = render("-f", str(CHART / "ci/sync-values.yaml"), "--set", "rbac.create=false")
+    assert not by_kind(no_rbac, "Role") and by_kind(no_rbac, "CronJob")
 
 
 def test_rbac_off_renders_no_rbac() -> None:
