@@ -107,9 +107,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/* What the preference sync does to ScrapeTargets (operator/scoutly/sync/run.py): one paginated list, then
-server-side apply (a PATCH, which also creates a missing target: RBAC checks only the patch verb). */}}
+server-side apply (a PATCH; when it creates a missing target the API server also checks create). No get. */}}
 {{- define "scoutly-operator.syncRules" -}}
 - apiGroups: ["scoutly.io"]
   resources: ["scrapetargets"]
-  verbs: ["list", "patch"]
+  verbs: ["list", "create", "patch"]
 {{- end }}

@@ -36,9 +36,11 @@ LEASE_RULES = {
     ("coordination.k8s.io", "leases", "create"),
     ("coordination.k8s.io", "leases", "update"),
 }
-# the preference sync (sync/run.py): a paginated list, then server-side apply (PATCH, creates too)
+# the preference sync (sync/run.py): a paginated list, then server-side apply (PATCH; creating a
+# missing target through apply is also authorized as create)
 SYNC_RULES = {
     ("scoutly.io", "scrapetargets", "list"),
+    ("scoutly.io", "scrapetargets", "create"),
     ("scoutly.io", "scrapetargets", "patch"),
 }
 

@@ -171,3 +171,87 @@ async def test_operator_completes_the_scenario_with_exactly_the_charts_rbac(
         assert not denials, f"the chart's RBAC denied the operator: {denials[:3]}"
     finally:
         uninstall(local_env, rel, namespace)
+
+
+async def test_sync_and_leader_election_work_with_exactly_the_charts_rbac(
+    local_env: LocalEnv,
+    kube: KubeClient,
+    crd: Any,
+    namespace: str,
+    mongo_db: AsyncDatabase[dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    """The sync CronJob's ServiceAccount creates and updates targets with list, create, patch only
+    (server-side apply that creates is authorized as create too); the operator's Lease Role is enough to
+    acquire, renew and release its Lease and nothing else."""
+    from scoutly.controller.leader import LeaseElector
+    from scoutly.sync.run import run_sync
+    from tests.integration.sync.helpers import company, oid, seed, targets
+
+    rel = release_name("sync")
+    install(
+        local_env, rel, namespace,
+        "--set", "crds.enabled=false", "--set", "grafanaDashboard.enabled=false",
+        "--set", "sync.cronJob.enabled=true", "--set", f"sync.namespace={namespace}",
+        "--set", "leaderElection.enabled=true", "--set", "replicaCount=2",
+    )  # fmt: skip
+    try:
+        sync_kc = await service_account_kubeconfig(
+            kube, local_env, namespace, f"{rel}-scoutly-operator-sync", tmp_path / "sync.kubeconfig"
+        )
+        async with await KubeClient.connect(kubeconfig=str(sync_kc)) as as_sync:
+            for verb in ("get", "update", "delete", "watch"):
+                assert not await _allowed(as_sync, namespace, "scoutly.io", "scrapetargets", verb), verb
+            assert not await _allowed(as_sync, "default", "scoutly.io", "scrapetargets", "list")
+            assert not await _allowed(as_sync, namespace, "", "secrets", "get")
+            u, a, b = oid(), oid(), oid()
+            await seed(mongo_db, users=[u], companies=[company(a, "Acme"), company(b, "Beta")], prefs=[])
+            await mongo_db["usercompanypreferences"].insert_many(
+                [
+                    {"userId": u, "companyId": a, "rank": 80, "isTracking": True},
+                    {"userId": u, "companyId": b, "rank": 60, "isTracking": True},
+                ]
+            )
+            report = await run_sync(db=mongo_db, kube=as_sync, namespace=namespace)
+            assert not report.errors, report.errors
+            assert report.counts()["create"] == 2
+            assert (await targets(kube, namespace))[f"co-{a}"]["spec"]["rank"] == 80
+            await mongo_db["usercompanypreferences"].update_one({"companyId": a}, {"$set": {"rank": 90}})
+            report = await run_sync(db=mongo_db, kube=as_sync, namespace=namespace)
+            assert not report.errors and report.counts()["update"] == 1, report.counts()
+            assert (await targets(kube, namespace))[f"co-{a}"]["spec"]["rank"] == 90
+
+        op_kc = await service_account_kubeconfig(
+            kube, local_env, namespace, f"{rel}-scoutly-operator", tmp_path / "op.kubeconfig"
+        )
+        async with await KubeClient.connect(kubeconfig=str(op_kc)) as as_op:
+            elector = LeaseElector(
+                as_op, namespace=namespace, name=f"{rel}-scoutly-operator", identity="pod-a", duration=15
+            )
+            assert await elector._try()  # create
+            assert await elector._try()  # get + update (renew)
+            elector.leader = True
+            await elector.release()
+            lease = await kube.get(
+                ns_path("coordination.k8s.io/v1", namespace, "leases", f"{rel}-scoutly-operator")
+            )
+            assert lease["spec"].get("holderIdentity") is None
+            # another Lease name, another namespace: not allowed
+            assert not await _allowed(as_op, "default", "coordination.k8s.io", "leases", "create")
+            other = LeaseElector(
+                as_op, namespace=namespace, name="someone-else", identity="pod-a", duration=15
+            )
+            other_path = ns_path("coordination.k8s.io/v1", namespace, "leases", "someone-else")
+            await kube.create(
+                ns_path("coordination.k8s.io/v1", namespace, "leases"),
+                {
+                    "apiVersion": "coordination.k8s.io/v1",
+                    "kind": "Lease",
+                    "metadata": {"name": "someone-else"},
+                },
+            )
+            with pytest.raises(ApiError) as denied:
+                await other._try()
+            assert denied.value.status == 403 and other_path
+    finally:
+        uninstall(local_env, rel, namespace)
