@@ -78,3 +78,22 @@ async def mongo_db(
     db = mongo_client[name]
     yield db
     await mongo_client.drop_database(name)
+
+
+@pytest_asyncio.fixture
+async def private_mongo(
+    local_env: LocalEnv, tmp_path: Path
+) -> AsyncIterator[tuple[LocalEnv, AsyncDatabase[dict[str, object]]]]:
+    """A FerretDB of this test's own, for tests that stop and restart MongoDB: the session's instance
+    serves every other test and is never interrupted."""
+    env = LocalEnv(workdir=tmp_path / "private-mongo", bin_dir=local_env.bin_dir)
+    env.workdir.mkdir(parents=True)
+    env._start_ferretdb()
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        env.mongo_uri, serverSelectionTimeoutMS=10_000, tz_aware=True
+    )
+    try:
+        yield env, client["scoutly_private"]
+    finally:
+        await client.close()
+        env.stop()

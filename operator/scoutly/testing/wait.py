@@ -7,6 +7,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from pymongo.errors import PyMongoError
+
 T = TypeVar("T")
 
 
@@ -27,7 +29,7 @@ async def eventually(
             error = None
             if last:
                 return last
-        except AssertionError as e:  # probes may assert to explain what they saw
+        except (AssertionError, PyMongoError) as e:  # probes may assert; a restarting MongoDB may refuse
             error = e
         if time.monotonic() >= deadline:
             detail = f"{error}" if error else f"last value: {last!r}"

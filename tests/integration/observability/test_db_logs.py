@@ -37,12 +37,16 @@ def sample(name: str) -> float:
 async def test_logs_land_in_mongodb_and_survive_a_restart(
     kube: KubeClient,
     namespace: str,
-    local_env: LocalEnv,
-    mongo_db: AsyncDatabase[dict[str, Any]],
+    private_mongo: tuple[LocalEnv, AsyncDatabase[dict[str, Any]]],
     start_operator: OperatorFactory,
     info_logs: None,
 ) -> None:
-    await start_operator(extra_pod_annotations=json.dumps({"scoutly.io/kwok-duration": "300ms"}))
+    mongo, mongo_db = private_mongo  # restarted below: not the session's shared FerretDB
+    await start_operator(
+        mongodb_uri=mongo.mongo_uri,
+        mongodb_database=mongo_db.name,
+        extra_pod_annotations=json.dumps({"scoutly.io/kwok-duration": "300ms"}),
+    )
     written_before = sample("scoutly_db_log_written_total")
 
     async def logged(name: str) -> list[dict[str, Any]] | None:
@@ -61,8 +65,8 @@ async def test_logs_land_in_mongodb_and_survive_a_restart(
     assert sample("scoutly_db_log_written_total") > written_before
 
     dropped_before = sample("scoutly_db_log_dropped_total")
-    port = local_env.mongo_port
-    local_env.stop_component("ferretdb")
+    port = mongo.mongo_port
+    mongo.stop_component("ferretdb")
     try:
         # the controller goes on without MongoDB: the next target is dispatched and finishes
         await create_target(kube, namespace, "log-b", cooldown="1h")
@@ -73,7 +77,7 @@ async def test_logs_land_in_mongodb_and_survive_a_restart(
 
         await eventually(succeeded, timeout=60, what="log-b scraped while MongoDB is down")
     finally:
-        local_env._start_ferretdb(port)
+        mongo._start_ferretdb(port)
 
     # the records logged during the outage were kept and are written once MongoDB is back
     await eventually(lambda: logged("log-b"), timeout=60, what="log-b's records in `logs` after the restart")

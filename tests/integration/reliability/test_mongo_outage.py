@@ -26,13 +26,17 @@ def backlog() -> float:
 async def test_outage_keeps_scheduling_and_converges_after_recovery(
     kube: KubeClient,
     namespace: str,
-    local_env: LocalEnv,
-    mongo_db: AsyncDatabase[dict[str, Any]],
+    private_mongo: tuple[LocalEnv, AsyncDatabase[dict[str, Any]]],
     start_operator: OperatorFactory,
 ) -> None:
-    await start_operator(extra_pod_annotations=json.dumps({"scoutly.io/kwok-duration": "300ms"}))
-    port = local_env.mongo_port
-    local_env.stop_component("ferretdb")
+    mongo, mongo_db = private_mongo  # stopped below: not the session's shared FerretDB
+    await start_operator(
+        mongodb_uri=mongo.mongo_uri,
+        mongodb_database=mongo_db.name,
+        extra_pod_annotations=json.dumps({"scoutly.io/kwok-duration": "300ms"}),
+    )
+    port = mongo.mongo_port
+    mongo.stop_component("ferretdb")
     try:
         for i in range(3):
             await create_target(kube, namespace, f"outage-{i}", cooldown="1h")
@@ -49,7 +53,7 @@ async def test_outage_keeps_scheduling_and_converges_after_recovery(
         assert all(FINALIZER in j["metadata"]["finalizers"] for j in jobs)
         assert backlog() >= 3
     finally:
-        local_env._start_ferretdb(port)
+        mongo._start_ferretdb(port)
 
     names = sorted(j["metadata"]["name"] for j in jobs)
 
