@@ -64,7 +64,7 @@ def _job(name: str, annotations: dict[str, str] | None = None, backoff: int = 0)
 
 
 def _condition(job: dict[str, Any], kind: str) -> dict[str, Any] | None:
-    for c in job.get("status", {}).get("conditions", []):
+    for c in (job.get("status") or {}).get("conditions") or []:
         if c["type"] == kind and c["status"] == "True":
             return dict(c)
     return None
@@ -89,7 +89,8 @@ async def test_crd_and_custom_object_round_trip(kube: KubeClient, namespace: str
             "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.smoke.scoutly.io"
         )
         return any(
-            c["type"] == "Established" and c["status"] == "True" for c in crd["status"].get("conditions", [])
+            c["type"] == "Established" and c["status"] == "True"
+            for c in (crd.get("status") or {}).get("conditions") or []
         )
 
     await eventually(established, what="CRD Established")
@@ -100,8 +101,17 @@ async def test_crd_and_custom_object_round_trip(kube: KubeClient, namespace: str
         "metadata": {"name": "w1"},
         "spec": {"size": 3},
     }
+
     # a freshly established CRD may need a moment before its REST endpoint serves
-    created = await eventually(lambda: kube.create(path, body), what="custom object created")
+    async def create_when_served() -> dict[str, Any] | None:
+        try:
+            return await kube.create(path, body)
+        except ApiError as e:
+            if e.not_found:
+                return None
+            raise
+
+    created = await eventually(create_when_served, what="custom object created")
     assert created["spec"]["size"] == 3
     got = await kube.get(f"{path}/w1")
     assert got["metadata"]["uid"] == created["metadata"]["uid"]

@@ -230,6 +230,7 @@ async def run(
             kube=kube,
             namespace=settings.sync_namespace,
             interval=settings.sync_interval_delta.total_seconds(),
+            leading=lambda: controller.leading(),
         )
         tasks.append(asyncio.create_task(sync, name="sync"))
     try:

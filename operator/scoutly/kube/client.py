@@ -7,6 +7,7 @@ kubeconfig / in-cluster loading, TLS and token refresh; we send and receive plai
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -20,6 +21,17 @@ JsonDict = dict[str, Any]
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
+
+
+_MAX_429_RETRIES = 5
+
+
+def _retry_after(header: str | None, attempt: int) -> float:
+    try:
+        seconds = float(str(header or ""))
+        return min(max(seconds, 0.0), 10.0)
+    except ValueError:
+        return min(0.2 * 2.0**attempt, 5.0)
 
 
 class ApiError(Exception):
@@ -113,8 +125,15 @@ class KubeClient:
         )
         # the REST layer JSON-encodes the body for JSON and apply-patch+yaml types (JSON is YAML: server-side
         # apply accepts it); encoding it here too would send a JSON string instead of an object
-        resp = await self._api.call_api(m, url, header_params=hdrs, body=body, _request_timeout=self._timeout)
-        raw = await resp.read()
+        for attempt in range(_MAX_429_RETRIES + 1):
+            resp = await self._api.call_api(
+                m, url, header_params=hdrs, body=body, _request_timeout=self._timeout
+            )
+            raw = await resp.read()
+            if resp.status != 429 or attempt == _MAX_429_RETRIES:
+                break
+            # like client-go: the server asks us to come back (APF, storage initialising): honour it
+            await asyncio.sleep(_retry_after(resp.headers.get("Retry-After"), attempt))
         try:
             payload: Any = json.loads(raw) if raw else {}
         except ValueError:

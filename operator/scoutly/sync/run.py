@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -123,11 +124,21 @@ def print_report(report: SyncReport, out: TextIO, *, fmt: str = "table") -> None
 
 
 async def sync_forever(
-    *, db: Database, kube: KubeClient, namespace: str, interval: float, first_delay: float = 0.0
+    *,
+    db: Database,
+    kube: KubeClient,
+    namespace: str,
+    interval: float,
+    first_delay: float = 0.0,
+    leading: Callable[[], bool] = lambda: True,
 ) -> None:
-    """The in-operator mode: a sync every `interval` seconds; failures are logged, the loop goes on."""
+    """The in-operator mode: a sync every `interval` seconds; failures are logged, the loop goes on.
+    With leader election only the Lease holder syncs."""
     await asyncio.sleep(first_delay)
     while True:
+        if not leading():
+            await asyncio.sleep(interval)
+            continue
         try:
             report = await run_sync(db=db, kube=kube, namespace=namespace)
             level = logging.WARNING if report.errors else logging.INFO
