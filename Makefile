@@ -44,17 +44,13 @@ fmt: venv ## Format and auto-fix with ruff.
 	$(VENV)/bin/ruff check --fix operator tests bench
 
 .PHONY: test
-test: venv testenv ## Lint, then run every test (unit, integration, e2e) against a real local control plane.
+test: venv testenv ## Lint, then run every test (unit, integration) against a real local control plane.
 	$(MAKE) --no-print-directory lint
 	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
 
 .PHONY: test-unit
 test-unit: venv ## Run the unit tests only (no binaries needed).
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
-
-.PHONY: test-e2e
-test-e2e: venv testenv ## Run the end-to-end tests only.
-	$(VENV)/bin/pytest tests/e2e $(PYTEST_ARGS)
 
 .PHONY: cluster-up
 cluster-up: venv testenv ## Start the local control plane + FerretDB in the background; prints how to use it.
