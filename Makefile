@@ -11,6 +11,7 @@ KIND_CLUSTER ?= scoutly
 NAMESPACE ?= scoutly-system
 DEV_DIR ?= $(HOME)/.cache/scoutly/dev
 PYTEST_ARGS ?=
+BENCH_ARGS ?= # e.g. "--targets 2000 --minutes 2" for a shorter `make bench`; see bench/scale_bench.py --help
 
 ##@ General
 .PHONY: help
@@ -157,3 +158,7 @@ helm-uninstall: ## helm uninstall the release (the CRD and ScrapeTargets stay: c
 .PHONY: bench-scrape
 bench-scrape: venv testenv ## Scrape workload benchmark: 2,000 generated postings, 5 candidates, FerretDB, local LLM server.
 	$(PY) bench/scrape_bench.py --postings 2000
+
+.PHONY: bench
+bench: venv testenv ## Scale benchmark: 10,000 ScrapeTargets, idle API load, resume, dispatch lag and rate, CronJob side by side (~20 min).
+	$(PY) bench/scale_bench.py $(BENCH_ARGS)

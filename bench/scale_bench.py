@@ -1,0 +1,652 @@
+"""Scale benchmark: 10,000 ScrapeTargets on the local control plane (kwok nodes, FerretDB), the operator
+run as its own process exactly as in production (`scoutly operator run`). Measured in one run:
+
+- operator peak and steady RSS (/proc/<pid>/status VmHWM, VmRSS) with 10,000 targets;
+- API requests per minute while nothing is due, from the apiserver's own apiserver_request_total, with
+  the operator stopped (baseline), standalone, and with Lease leader election;
+- time to resume after a restart (process start to /readyz reporting all targets);
+- dispatch lag p50/p99 when 1,000 targets fall due in the same second with a cap of 100;
+- Jobs dispatched per second (cap 1,000) versus a raw client loop creating the same Job bodies;
+- 1,000 CronJobs (`* * * * *`) versus 1,000 ScrapeTargets (cooldown 1m), one after the other on the
+  same cluster: creation skew p50/p99 and API writes per created Job.
+
+Run: make bench (prints JSON; docs/performance.md holds the figures)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from scoutly.api import models as m
+from scoutly.api.crd import build_crd
+from scoutly.config import OperatorSettings
+from scoutly.controller.jobs import ANN_SCHEDULED, build_job, parse_time
+from scoutly.kube.client import ApiError, KubeClient, ns_path
+from scoutly.testing.env import LocalEnv
+from scoutly.testing.procs import free_port
+from scoutly.testing.wait import eventually
+
+NS = "bench-st"  # the 10,000 targets
+NS_1M = "bench-st1m"  # 1,000 targets with a one-minute cooldown (the CronJob comparison)
+NS_CRON = "bench-cron"  # 1,000 CronJobs
+NS_RAW = "bench-raw"  # the raw client loop's Jobs (not watched by the operator)
+CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE", "APPLY", "CREATE", "UPDATE", "DELETECOLLECTION"}
+METRIC = re.compile(r"^apiserver_request_total\{([^}]*)\} ([0-9.e+]+)$")
+LABEL = re.compile(r'(\w+)="([^"]*)"')
+POD_ANNOTATIONS = {"scoutly.io/kwok-duration": "1s"}
+Counts = Counter[tuple[str, str]]  # (resource[/subresource], verb) -> requests
+
+
+def log(msg: str) -> None:
+    print(f"[{datetime.now(UTC):%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return round(s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))], 3)
+
+
+def iso(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- the apiserver's own request counter --------------------------------------------------------------
+def api_counts(env: LocalEnv) -> Counts:
+    out: Counts = Counter()
+    for line in env._api_get("/metrics").splitlines():
+        mt = METRIC.match(line)
+        if not mt:
+            continue
+        labels = dict(LABEL.findall(mt.group(1)))
+        res = labels.get("resource", "")
+        if labels.get("subresource"):
+            res += "/" + labels["subresource"]
+        out[(res, labels.get("verb", ""))] += int(float(mt.group(2)))
+    return out
+
+
+def delta(after: Counts, before: Counts) -> Counts:
+    return Counter({k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0) > 0})
+
+
+def writes(c: Counts, resources: Iterable[str] | None = None) -> int:
+    keep = set(resources) if resources is not None else None
+    return sum(
+        v
+        for (res, verb), v in c.items()
+        if verb in WRITE_VERBS and (keep is None or res.split("/")[0] in keep)
+    )
+
+
+def by_resource(c: Counts, *, only_writes: bool) -> dict[str, int]:
+    out: Counter[str] = Counter()
+    for (res, verb), v in c.items():
+        if not only_writes or verb in WRITE_VERBS:
+            out[f"{verb} {res}"] += v
+    return dict(out.most_common())
+
+
+# -- the operator process -----------------------------------------------------------------------------
+class Operator:
+    def __init__(self, env: LocalEnv, workdir: Path, *, cap: int, leader_election: bool, tag: str) -> None:
+        self.port = free_port()
+        self.env_vars = {
+            **os.environ,
+            "SCOUTLY_KUBECONFIG": str(env.kubeconfig),
+            "SCOUTLY_NAMESPACES": f"{NS},{NS_1M}",
+            "SCOUTLY_MONGODB_URI": env.mongo_uri,
+            "SCOUTLY_MONGODB_DATABASE": "bench",
+            "SCOUTLY_METRICS_PORT": str(self.port),
+            "SCOUTLY_MAX_CONCURRENT": str(cap),
+            "SCOUTLY_LOG_LEVEL": "WARNING",
+            "SCOUTLY_SUCCESSFUL_JOBS_HISTORY_LIMIT": "3",
+            "SCOUTLY_EXTRA_POD_ANNOTATIONS": json.dumps(POD_ANNOTATIONS),
+            "SCOUTLY_LEADER_ELECTION": "true" if leader_election else "false",
+            "SCOUTLY_LEADER_ELECTION_NAMESPACE": NS,
+        }
+        self.log = (workdir / f"operator-{tag}.log").open("ab")
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "scoutly.cli", "operator", "run"],
+            env=self.env_vars,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.peak_rss_kib = 0
+
+    def _get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+        except OSError:
+            return 0, ""
+
+    def status(self) -> dict[str, int]:
+        """VmRSS and VmHWM (peak) in KiB."""
+        out: dict[str, int] = {}
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                key, value = line.split(":", 1)
+                out[key] = int(value.split()[0])
+        self.peak_rss_kib = max(self.peak_rss_kib, out.get("VmHWM", 0))
+        return out
+
+    def metric(self, name: str) -> float:
+        _, text = self._get("/metrics")
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith(name) and (line[len(name)] in " {")
+        )
+
+    async def wait_ready(self, targets: int, *, timeout: float = 600) -> float:
+        """Seconds from process start until /readyz reports `targets` targets watched."""
+
+        async def ready() -> bool:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"operator exited with {self.proc.returncode}; see {self.log.name}")
+            code, text = await asyncio.to_thread(self._get, "/readyz")
+            found = re.search(r"(\d+) targets", text)
+            return code == 200 and found is not None and int(found.group(1)) >= targets
+
+        await eventually(ready, timeout=timeout, interval=0.05, what=f"operator ready with {targets} targets")
+        return time.monotonic() - self.started
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+
+
+async def sample_rss(op: Operator, stop: asyncio.Event) -> None:
+    while not stop.is_set() and op.proc.poll() is None:
+        op.status()
+        await asyncio.sleep(0.5)
+
+
+# -- API helpers --------------------------------------------------------------------------------------
+async def bounded(items: Iterable[Any], fn: Callable[[Any], Awaitable[Any]], *, parallel: int = 64) -> None:
+    sem = asyncio.Semaphore(parallel)
+
+    async def one(x: Any) -> None:
+        async with sem:
+            await fn(x)
+
+    await asyncio.gather(*(one(x) for x in items))
+
+
+async def settle(
+    env: LocalEnv,
+    resources: set[str],
+    *,
+    since: Counts | None = None,
+    quiet: float = 5.0,
+    timeout: float = 900,
+) -> Counts:
+    """Wait until no write to `resources` happened for `quiet` seconds; returns the requests made since
+    `since` (default: now)."""
+    start = since if since is not None else await asyncio.to_thread(api_counts, env)
+    last = writes(start, resources)
+    last_change = time.monotonic()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        await asyncio.sleep(1.0)
+        now = await asyncio.to_thread(api_counts, env)
+        w = writes(now, resources)
+        if w != last:
+            last, last_change = w, time.monotonic()
+        elif time.monotonic() - last_change >= quiet:
+            return delta(now, start)
+    raise AssertionError(f"writes to {resources} did not stop within {timeout}s")
+
+
+def target(name: str, *, rank: int, cooldown: str | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "company": name,
+        "rank": rank,
+        "source": {"url": f"https://boards.greenhouse.io/{name}"},
+    }
+    if cooldown:
+        spec["cooldown"] = cooldown
+    return {"apiVersion": m.API_VERSION, "kind": m.KIND, "metadata": {"name": name}, "spec": spec}
+
+
+async def list_all(kube: KubeClient, path: str, **query: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cont = None
+    while True:
+        page = await kube.get(path, limit=500, **({"continue": cont} if cont else {}), **query)
+        items.extend(page["items"])
+        cont = page["metadata"].get("continue")
+        if not cont:
+            return items
+
+
+def skews(jobs: list[dict[str, Any]], annotation: str) -> list[float]:
+    out = []
+    for j in jobs:
+        scheduled = parse_time((j["metadata"].get("annotations") or {}).get(annotation))
+        created = parse_time(j["metadata"]["creationTimestamp"])
+        if scheduled and created:
+            out.append((created - scheduled).total_seconds())
+    return out
+
+
+# -- phases -------------------------------------------------------------------------------------------
+async def create_targets(kube: KubeClient, n: int, wave: int, last: datetime) -> dict[str, Any]:
+    """n targets, all last scraped at `last` (nothing due for hours). The first 2*wave have a 1h
+    cooldown override, which the waves below shorten so that exactly `wave` of them fall due in one
+    chosen second (the operator owns the status; a spec edit is how users change a due time)."""
+    now = iso(last)
+    path = ns_path(m.API_VERSION, NS, m.PLURAL)
+
+    async def one(i: int) -> None:
+        name = f"t{i:05d}"
+        body = target(name, rank=(i * 37) % 101, cooldown="1h" if i < 2 * wave else None)
+        try:
+            await kube.create(path, body)
+        except ApiError as e:
+            if not e.already_exists:
+                raise
+        await kube.merge_patch(
+            f"{path}/{name}/status", {"status": {"lastSuccessfulScrape": now, "phase": "Succeeded"}}
+        )
+
+    t0 = time.monotonic()
+    await bounded(range(n), one)
+    took = time.monotonic() - t0
+    return {"targets": n, "seconds": round(took, 1), "create_plus_status_per_second": round(n / took, 1)}
+
+
+async def make_due(kube: KubeClient, names: list[str], *, last: datetime, lead: float = 20.0) -> datetime:
+    """Set the targets' cooldown so that all of them fall due in the same second, `lead` s from now."""
+    due = (datetime.now(UTC) + timedelta(seconds=lead)).replace(microsecond=0)
+    cooldown = f"{int((due - last).total_seconds())}s"
+    path = ns_path(m.API_VERSION, NS, m.PLURAL)
+    await bounded(names, lambda n: kube.merge_patch(f"{path}/{n}", {"spec": {"cooldown": cooldown}}))
+    if datetime.now(UTC) >= due:
+        raise AssertionError("making the wave due took longer than its lead time; raise --lead")
+    return due
+
+
+async def calm(kube: KubeClient, names: list[str]) -> None:
+    """Back to a 1h cooldown, so a wave's targets do not fall due again inside later measurements."""
+    path = ns_path(m.API_VERSION, NS, m.PLURAL)
+    await bounded(names, lambda n: kube.merge_patch(f"{path}/{n}", {"spec": {"cooldown": "1h"}}))
+
+
+async def wave_jobs(kube: KubeClient, names: list[str], due: datetime) -> list[dict[str, Any]]:
+    wanted = set(names)
+    jobs = await list_all(kube, ns_path("batch/v1", NS, "jobs"))
+    return [
+        j
+        for j in jobs
+        if (j["metadata"].get("labels") or {}).get("scoutly.io/target") in wanted
+        and parse_time((j["metadata"].get("annotations") or {}).get(ANN_SCHEDULED)) == due
+    ]
+
+
+async def raw_loop(kube: KubeClient, n: int, *, parallel: int) -> float:
+    """Jobs per second of a bare client creating the operator's own Job bodies (no status, no events,
+    no MongoDB): the practical create limit of this API server."""
+    settings = OperatorSettings(extra_pod_annotations=json.dumps(POD_ANNOTATIONS))
+    spec = m.ScrapeTargetSpec.model_validate(target("raw", rank=50)["spec"])
+    now = datetime.now(UTC).replace(microsecond=0)
+    bodies = []
+    for i in range(n):
+        body = build_job(
+            name=f"raw-{parallel}-{i:05d}",
+            namespace=NS_RAW,
+            target_name=f"raw{i}",
+            target_uid="00000000-0000-0000-0000-000000000000",
+            spec=spec,
+            scheduled=now,
+            manual_token=None,
+            settings=settings,
+        )
+        body["metadata"].pop("ownerReferences", None)  # no owner in this namespace: GC would delete them
+        body["metadata"].pop("finalizers", None)
+        body["metadata"]["labels"] = {"bench": "raw"}
+        bodies.append(body)
+    path = ns_path("batch/v1", NS_RAW, "jobs")
+    t0 = time.monotonic()
+    await bounded(bodies, lambda b: kube.create(path, b), parallel=parallel)
+    return n / (time.monotonic() - t0)
+
+
+def cronjob(i: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": f"c{i:05d}"},
+        "spec": {
+            "schedule": "* * * * *",
+            "concurrencyPolicy": "Forbid",
+            "successfulJobsHistoryLimit": 3,
+            "failedJobsHistoryLimit": 1,
+            "jobTemplate": {
+                "spec": {
+                    "backoffLimit": 1,
+                    "template": {
+                        "metadata": {"annotations": POD_ANNOTATIONS},
+                        "spec": {
+                            "restartPolicy": "Never",
+                            "containers": [{"name": "scrape", "image": "scoutly:bench", "command": ["true"]}],
+                        },
+                    },
+                }
+            },
+        },
+    }
+
+
+async def periodic_window(
+    env: LocalEnv,
+    kube: KubeClient,
+    *,
+    ns: str,
+    annotation: str,
+    minutes: int,
+    create: Callable[[], Awaitable[None]],
+    stop: Callable[[], Awaitable[None]],
+) -> dict[str, Any]:
+    """Create the 1,000 periodic objects, let them run `minutes`, stop them; skew of the Jobs whose
+    scheduled time fell inside the window (first runs included: a CronJob's at the next minute, a
+    never-scraped target's at its creation) and API writes per created Job (all resources,
+    cluster-wide, from the end of the creates to the end of the window)."""
+    start = datetime.now(UTC).replace(microsecond=0)
+    await create()
+    before = await asyncio.to_thread(api_counts, env)  # the controllers' writes, not our creates
+    await asyncio.sleep(minutes * 60)  # a fixed measurement window, not a wait for a condition
+    end = datetime.now(UTC)
+    after = await asyncio.to_thread(api_counts, env)
+    await stop()
+    jobs = await list_all(kube, ns_path("batch/v1", ns, "jobs"))
+    d = delta(after, before)
+    created = d.get(("jobs", "POST"), 0)
+    inside = [
+        j
+        for j in jobs
+        if (t := parse_time((j["metadata"].get("annotations") or {}).get(annotation))) and start <= t <= end
+    ]
+    sk = skews(inside, annotation)
+    return {
+        "window_seconds": round((end - start).total_seconds()),
+        "jobs_created": created,
+        "skew_p50_seconds": pct(sk, 0.5),
+        "skew_p99_seconds": pct(sk, 0.99),
+        "skew_max_seconds": round(max(sk), 3) if sk else None,
+        "jobs_measured": len(sk),
+        "writes_per_job": round(writes(d) / max(created, 1), 2),
+        "writes_by_resource": by_resource(d, only_writes=True),
+    }
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix="scoutly-scale-"))
+    env = LocalEnv(workdir=workdir, nodes=args.nodes).start()
+    results: dict[str, Any] = {"targets": args.targets, "nodes": args.nodes, "workdir": str(workdir)}
+    kube = await KubeClient.connect(kubeconfig=str(env.kubeconfig), user_agent="scoutly-bench")
+    ops: list[Operator] = []
+    try:
+        crd = build_crd()
+        await kube.create(CRD_PATH, crd)
+        for ns in (NS, NS_1M, NS_CRON, NS_RAW):
+            await kube.create("/api/v1/namespaces", {"metadata": {"name": ns}})
+
+        async def established() -> bool:
+            got = await kube.get(f"{CRD_PATH}/{crd['metadata']['name']}")
+            return any(c["type"] == "Established" for c in got.get("status", {}).get("conditions") or [])
+
+        await eventually(established, what="CRD established")
+
+        log(f"creating {args.targets} targets")
+        last = datetime.now(UTC).replace(microsecond=0)
+        results["setup"] = await create_targets(kube, args.targets, args.wave, last)
+        wave_a = [f"t{i:05d}" for i in range(args.wave)]
+        wave_b = [f"t{i:05d}" for i in range(args.wave, 2 * args.wave)]
+
+        # 1. baseline: the cluster idle without the operator
+        log("idle window without the operator")
+        before = await asyncio.to_thread(api_counts, env)
+        await asyncio.sleep(args.idle)
+        base = delta(await asyncio.to_thread(api_counts, env), before)
+
+        # 2. first start: seeds 10,000 targets, writes their initial status once
+        log("starting the operator (cap 100, standalone)")
+        before_start = await asyncio.to_thread(api_counts, env)
+        op = Operator(env, workdir, cap=100, leader_election=False, tag="1")
+        ops.append(op)
+        stop_rss = asyncio.Event()
+        rss_task = asyncio.create_task(sample_rss(op, stop_rss))
+        first_ready = await op.wait_ready(args.targets)
+        first_writes = await settle(env, {"scrapetargets", "events", "jobs"}, since=before_start)
+        log(f"ready after {first_ready:.1f}s; first-sight writes {writes(first_writes)}")
+
+        log("idle window, standalone")
+        before = await asyncio.to_thread(api_counts, env)
+        await asyncio.sleep(args.idle)
+        idle = delta(await asyncio.to_thread(api_counts, env), before)
+        steady = op.status()
+        results["memory"] = {"steady_rss_mib": round(steady["VmRSS"] / 1024, 1)}
+        stop_rss.set()
+        await rss_task
+        peak_first = op.peak_rss_kib
+
+        # 3. restart with leader election: time to resume, writes while resuming, idle with a Lease
+        log("restart (leader election on)")
+        op.stop()
+        before_start = await asyncio.to_thread(api_counts, env)
+        op = Operator(env, workdir, cap=100, leader_election=True, tag="2")
+        ops.append(op)
+        stop_rss = asyncio.Event()
+        rss_task = asyncio.create_task(sample_rss(op, stop_rss))
+        resume = await op.wait_ready(args.targets)
+        resume_writes = await settle(env, {"scrapetargets", "events", "jobs"}, since=before_start)
+        log(f"resumed after {resume:.1f}s; writes {writes(resume_writes)}")
+        before = await asyncio.to_thread(api_counts, env)
+        await asyncio.sleep(args.idle)
+        idle_ha = delta(await asyncio.to_thread(api_counts, env), before)
+        per_min = 60.0 / args.idle
+        results["idle_api_requests_per_minute"] = {
+            "cluster_without_operator": {
+                "all": round(sum(base.values()) * per_min),
+                "writes": round(writes(base) * per_min),
+                "detail": by_resource(base, only_writes=False),
+            },
+            "standalone": {
+                "all": round(sum(idle.values()) * per_min),
+                "writes": round(writes(idle) * per_min),
+                "operator_resource_writes": round(
+                    writes(idle, {"scrapetargets", "jobs", "events"}) * per_min
+                ),
+                "detail": by_resource(idle, only_writes=False),
+            },
+            "leader_election": {
+                "all": round(sum(idle_ha.values()) * per_min),
+                "writes": round(writes(idle_ha) * per_min),
+                "lease_writes": round(writes(idle_ha, {"leases"}) * per_min),
+                "operator_resource_writes": round(
+                    writes(idle_ha, {"scrapetargets", "jobs", "events"}) * per_min
+                ),
+                "detail": by_resource(idle_ha, only_writes=False),
+            },
+        }
+        results["restart"] = {
+            "first_start_ready_seconds": round(first_ready, 1),
+            "first_start_writes": by_resource(first_writes, only_writes=True),
+            "resume_ready_seconds": round(resume, 1),
+            "resume_writes": by_resource(resume_writes, only_writes=True),
+        }
+
+        # 4. wave A: 1,000 due in the same second, cap 100
+        log(f"wave A: {args.wave} due at once, cap 100")
+        due = await make_due(kube, wave_a, last=last, lead=args.lead)
+        t_due = time.monotonic() + (due - datetime.now(UTC)).total_seconds()
+
+        async def wave_done(names: list[str], at: datetime) -> list[dict[str, Any]]:
+            jobs = await wave_jobs(kube, names, at)
+            return jobs if len(jobs) >= len(names) else []
+
+        jobs_a = await eventually(
+            lambda: wave_done(wave_a, due), timeout=900, interval=2.0, what="wave A dispatched"
+        )
+        sk = skews(jobs_a, ANN_SCHEDULED)
+        created = sorted(t for j in jobs_a if (t := parse_time(j["metadata"]["creationTimestamp"])))
+        results["dispatch_lag_cap_100"] = {
+            "jobs": len(jobs_a),
+            "lag_p50_seconds": pct(sk, 0.5),
+            "lag_p99_seconds": pct(sk, 0.99),
+            "lag_max_seconds": round(max(sk), 3),
+            "first_slot_p99_seconds": pct(sorted(sk)[:100], 0.99),
+            "wave_seconds": round((created[-1] - due).total_seconds(), 1),
+            "note": "creationTimestamp has one-second resolution",
+        }
+        del t_due
+        await calm(kube, wave_a)
+        await settle(env, {"scrapetargets", "jobs", "pods"}, quiet=10)
+        stop_rss.set()
+        await rss_task
+
+        # 5. dispatch rate: the raw client loop, then the operator with a cap of 1,000
+        log("raw client loop")
+        raw_rates = {p: round(await raw_loop(kube, args.wave, parallel=p), 1) for p in (1, 64)}
+        await kube.request(
+            "DELETE", ns_path("batch/v1", NS_RAW, "jobs"), query={"propagationPolicy": "Background"}
+        )
+        op.stop()
+        op = Operator(env, workdir, cap=args.wave, leader_election=False, tag="3")
+        ops.append(op)
+        stop_rss = asyncio.Event()
+        rss_task = asyncio.create_task(sample_rss(op, stop_rss))
+        await op.wait_ready(args.targets)
+        await settle(env, {"scrapetargets", "jobs"}, quiet=3)
+        log(f"wave B: {args.wave} due at once, cap {args.wave}")
+        created_before = op.metric("scoutly_jobs_created_total")
+        due_b = await make_due(kube, wave_b, last=last, lead=args.lead)
+        wait_s = (due_b - datetime.now(UTC)).total_seconds()
+        await asyncio.sleep(max(0.0, wait_s))  # the wave's due second, set by us above
+
+        async def all_created() -> bool:
+            got = await asyncio.to_thread(op.metric, "scoutly_jobs_created_total")
+            return bool(got - created_before >= args.wave)
+
+        t0 = time.monotonic()
+        await eventually(all_created, timeout=900, interval=0.1, what="wave B created")
+        op_seconds = time.monotonic() - t0
+        jobs_b = await eventually(
+            lambda: wave_done(wave_b, due_b), timeout=120, interval=1.0, what="wave B listed"
+        )
+        sk_b = skews(jobs_b, ANN_SCHEDULED)
+        results["dispatch_rate"] = {
+            "jobs": args.wave,
+            "operator_jobs_per_second": round(args.wave / op_seconds, 1),
+            "operator_lag_p50_seconds": pct(sk_b, 0.5),
+            "operator_lag_p99_seconds": pct(sk_b, 0.99),
+            "raw_loop_jobs_per_second": raw_rates,
+            "operator_vs_raw_parallel_64": round(args.wave / op_seconds / raw_rates[64], 2),
+        }
+        await calm(kube, wave_b)
+        await settle(env, {"scrapetargets", "jobs", "pods"}, quiet=10)
+
+        # 6. 1,000 CronJobs, then 1,000 one-minute ScrapeTargets, each alone on the same cluster
+        log(f"{args.periodic} CronJobs for {args.minutes} min")
+        cron_path = ns_path("batch/v1", NS_CRON, "cronjobs")
+
+        async def make_cron() -> None:
+            await bounded(range(args.periodic), lambda i: kube.create(cron_path, cronjob(i)))
+
+        async def stop_cron() -> None:
+            await bounded(
+                range(args.periodic),
+                lambda i: kube.merge_patch(f"{cron_path}/c{i:05d}", {"spec": {"suspend": True}}),
+            )
+
+        results["cronjob"] = await periodic_window(
+            env,
+            kube,
+            ns=NS_CRON,
+            annotation="batch.kubernetes.io/cronjob-scheduled-timestamp",
+            minutes=args.minutes,
+            create=make_cron,
+            stop=stop_cron,
+        )
+        await settle(env, {"jobs", "cronjobs", "pods"}, quiet=10)
+        log(f"{args.periodic} ScrapeTargets (cooldown 1m) for {args.minutes} min")
+        st_path = ns_path(m.API_VERSION, NS_1M, m.PLURAL)
+
+        async def make_st() -> None:
+            await bounded(
+                range(args.periodic),
+                lambda i: kube.create(st_path, target(f"m{i:05d}", rank=50, cooldown="1m")),
+            )
+
+        async def stop_st() -> None:
+            await bounded(
+                range(args.periodic),
+                lambda i: kube.merge_patch(f"{st_path}/m{i:05d}", {"spec": {"suspend": True}}),
+            )
+
+        results["scrapetarget_1m"] = await periodic_window(
+            env, kube, ns=NS_1M, annotation=ANN_SCHEDULED, minutes=args.minutes, create=make_st, stop=stop_st
+        )
+        stop_rss.set()
+        await rss_task
+        results["memory"]["peak_rss_mib"] = round(max(peak_first, *(o.peak_rss_kib for o in ops)) / 1024, 1)
+        results["memory"]["peak_rss_first_start_mib"] = round(peak_first / 1024, 1)
+    finally:
+        for o in ops:
+            o.stop()
+        await kube.close()
+        env.stop()
+    return results
+
+
+def _terminate(*_: object) -> None:
+    raise KeyboardInterrupt  # run the `finally` that stops the environment
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _terminate)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--targets", type=int, default=10_000)
+    ap.add_argument("--wave", type=int, default=1_000, help="targets falling due at once")
+    ap.add_argument("--periodic", type=int, default=1_000, help="CronJobs and one-minute ScrapeTargets")
+    ap.add_argument("--minutes", type=int, default=3, help="length of each periodic window")
+    ap.add_argument("--idle", type=float, default=60.0, help="seconds of each idle window")
+    ap.add_argument(
+        "--lead", type=float, default=30.0, help="seconds between making a wave due and its due time"
+    )
+    ap.add_argument("--nodes", type=int, default=10, help="kwok fake nodes")
+    ap.add_argument("--output", type=Path, help="also write the JSON here")
+    a = ap.parse_args()
+    res = asyncio.run(main(a))
+    text = json.dumps(res, indent=2, default=str)
+    print(text)
+    if a.output:
+        a.output.write_text(text + "\n")
