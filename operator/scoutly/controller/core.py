@@ -13,7 +13,7 @@ import heapq
 import itertools
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +22,16 @@ from scoutly.api import models as m
 from scoutly.api.summary import RunSummary, parse_summary
 from scoutly.config import OperatorSettings
 from scoutly.controller.events import post_event
-from scoutly.controller.jobs import CONTAINER, FINALIZER, JobPhase, JobView, build_job, job_view
+from scoutly.controller.jobs import (
+    CONTAINER,
+    FINALIZER,
+    LABEL_MANAGED_BY,
+    MANAGED_BY,
+    JobPhase,
+    JobView,
+    build_job,
+    job_view,
+)
 from scoutly.controller.mirror import Mirror, MirrorWrite
 from scoutly.controller.state import Policy, TargetView, target_view
 from scoutly.controller.status import apply_outcome, desired_status, status_patch
@@ -72,6 +81,8 @@ class Controller:
         self._releasing: set[str] = set()  # Jobs whose finalizer release is under way
         self._tasks: set[asyncio.Task[None]] = set()
         self._parallel = asyncio.Semaphore(dispatch_parallelism)
+        # status writes and Events after a dispatch: bounded apart, so Job creation keeps its connections
+        self._after_parallel = asyncio.Semaphore(max(1, dispatch_parallelism // 2))
         self.ready = asyncio.Event()
         self.last_event: float = 0.0
         self.target_events = 0
@@ -108,17 +119,37 @@ class Controller:
                         await self._finish(job, await self._view_for(job))
         self._wake.set()
 
-    def seed(self, bodies: Iterable[dict[str, Any]], jobs: Any) -> None:
-        """Views of every listed target (with its Jobs) before the first dispatch, so the cap picks the
-        highest ranks of all of them rather than of whichever event happened to arrive first."""
-        for body in bodies:
-            meta = body.get("metadata") or {}
-            key = f"{meta.get('namespace')}/{meta.get('name')}"
-            if key not in self.targets:
-                view = target_view(body, None)
-                self._adopt_known_jobs(view, jobs.get(key, []))
-                self.targets[key] = view
-                self._schedule(view)
+    async def prime(self, namespaces: Sequence[str]) -> None:
+        """List every target and every Job of ours (paged) before the first dispatch, so the cap picks
+        the highest ranks of all targets rather than of whichever event arrived first, and a restarted
+        operator knows each running Job before it could create a second one. kopf's indexes promised the
+        same, at a cost quadratic in the object count (every indexed object wakes every waiting worker):
+        10,000 targets took minutes to start; listing them takes seconds (docs/performance.md)."""
+        scopes: list[str | None] = list(namespaces) or [None]
+        jobs: dict[str, list[JobView]] = defaultdict(list)
+        for ns in scopes:
+            for item in await self.kube.list_all(
+                ns_path("batch/v1", ns, "jobs"), labelSelector=f"{LABEL_MANAGED_BY}={MANAGED_BY}"
+            ):
+                job = job_view(item)
+                if job is not None:
+                    jobs[job.target].append(job)
+                    if not job.terminal and not job.deleting:
+                        self.active.add(job.key)
+        for ns in scopes:
+            for body in await self.kube.list_all(target_path(ns or "")):
+                meta = body.get("metadata") or {}
+                key = f"{meta.get('namespace')}/{meta.get('name')}"
+                if key not in self.targets:
+                    view = target_view(body, None)
+                    self._adopt_known_jobs(view, jobs.pop(key, []))
+                    self.targets[key] = view
+                    self._schedule(view)
+        for target, rest in jobs.items():  # their target is gone or not listed yet: kept for its event
+            for job in rest:
+                self.orphan_jobs[target][job.name] = job
+        metrics.active_scrapes.set(len(self.active))
+        self.ready.set()
 
     def _adopt_known_jobs(self, view: TargetView, known_jobs: Iterable[JobView]) -> None:
         for job in known_jobs:
@@ -294,7 +325,10 @@ class Controller:
         if summary is not None:
             write.result = summary.model_dump(mode="json")
         done = self.mirror.submit(write)
-        task = asyncio.create_task(self._release_when_mirrored(job, done, view))
+        self._spawn(self._release_when_mirrored(job, done, view))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -597,14 +631,29 @@ class Controller:
             if manual is not None:
                 status["lastManualTrigger"] = manual
             view.status = status
-            await self._sync_status(view)
-            await post_event(
-                self.kube,
-                view,
-                reason="SuccessfulCreate",
-                now=now,
-                message=f"created Job {name}" + (" (manual trigger)" if manual else ""),
-            )
+        # Creating Jobs is the critical path of a wave: the status write and the Event follow outside the
+        # dispatch slot (a Job event arriving first folds the status write into its own). A crash before
+        # them loses nothing: the status is derived from the Jobs again on restart.
+        self._spawn(self._after_dispatch(view, name, manual is not None, now))
+
+    async def _after_dispatch(self, view: TargetView, name: str, manual: bool, now: datetime) -> None:
+        async with self._after_parallel:
+            try:
+                async with self._locks[view.key]:
+                    current = self.targets.get(view.key)
+                    if current is None or current.uid != view.uid or not self.leading():
+                        return
+                    await self._sync_status(current)
+                await post_event(
+                    self.kube,
+                    view,
+                    reason="SuccessfulCreate",
+                    now=now,
+                    message=f"created Job {name}" + (" (manual trigger)" if manual else ""),
+                )
+            except Exception:
+                metrics.reconcile_errors.labels("status").inc()
+                log.exception("status after dispatching %s failed", name)
 
     # -- views for metrics and probes ---------------------------------------------------------------
     def phases(self) -> dict[str, int]:

@@ -14,6 +14,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import kopf
 from pymongo.errors import PyMongoError
 
@@ -22,10 +23,10 @@ from scoutly.api import models as m
 from scoutly.config import OperatorSettings
 from scoutly.controller.core import Controller
 from scoutly.controller.http import make_app, serve
-from scoutly.controller.jobs import LABEL_MANAGED_BY, MANAGED_BY, job_view
+from scoutly.controller.jobs import LABEL_MANAGED_BY, MANAGED_BY
 from scoutly.controller.leader import LeaseElector
 from scoutly.controller.mirror import Mirror
-from scoutly.kube.client import KubeClient
+from scoutly.kube.client import ApiError, KubeClient
 from scoutly.scheduling.policy import parse_duration
 from scoutly.store import jobqueues
 from scoutly.store.dblog import DbLogHandler
@@ -54,25 +55,12 @@ def build_registry(
             return kopf.login_with_service_account(**kwargs)
         return kopf.login_with_kubeconfig(**kwargs)
 
-    @kopf.index("batch", "v1", "jobs", labels=JOB_LABELS, registry=registry, id="scoutly_jobs")
-    def scoutly_jobs(body: kopf.Body, **_: Any) -> dict[str, Any] | None:
-        job = job_view(dict(body))
-        return {job.target: job} if job else None
-
-    @kopf.index(m.GROUP, m.VERSION, m.PLURAL, registry=registry, id="scoutly_targets")
-    def scoutly_targets(body: kopf.Body, **_: Any) -> dict[str, Any]:
-        # kopf fills every index before any handler runs: the first dispatch sees all targets
-        return {f"{body.metadata.namespace}/{body.metadata.name}": dict(body)}
-
     @kopf.on.event(m.GROUP, m.VERSION, m.PLURAL, registry=registry)
-    async def target_event(body: kopf.Body, type: str, **kwargs: Any) -> None:
+    async def target_event(body: kopf.Body, type: str, **_: Any) -> None:
+        # no kopf indexes: Controller.prime() listed every target and Job before kopf started
         key = f"{body.metadata.namespace}/{body.metadata.name}"
-        index: kopf.Index[str, Any] = kwargs["scoutly_jobs"]
         try:
-            if not controller.ready.is_set():
-                targets: kopf.Index[str, Any] = kwargs["scoutly_targets"]
-                controller.seed([b for store in targets.values() for b in store], index)
-            await controller.on_target_event(dict(body), type, known_jobs=list(index.get(key, [])))
+            await controller.on_target_event(dict(body), type)
         except Exception:  # one bad object must never stop the others
             metrics.reconcile_errors.labels("target").inc()
             log.exception("handling %s failed", key)
@@ -146,6 +134,20 @@ class DbLogFlusher:
             logger.removeHandler(self.handler)
             with contextlib.suppress(Exception):  # best effort at shutdown, bounded by the client timeout
                 await asyncio.wait_for(self.flush(), timeout=5)
+
+
+async def _prime(controller: Controller, namespaces: list[str], stop_flag: asyncio.Event | None) -> bool:
+    """Controller.prime(), retried while the API server is unreachable; False when told to stop first."""
+    delay = 0.5
+    while stop_flag is None or not stop_flag.is_set():
+        try:
+            await controller.prime(namespaces)
+            return True
+        except (ApiError, aiohttp.ClientError, OSError, TimeoutError) as e:
+            log.warning("listing ScrapeTargets and Jobs failed, retrying in %.1fs: %s", delay, e)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+    return False
 
 
 async def _follow_leadership(elector: LeaseElector, controller: Controller) -> None:
@@ -234,6 +236,8 @@ async def run(
         )
         tasks.append(asyncio.create_task(sync, name="sync"))
     try:
+        if not await _prime(controller, settings.namespace_list, stop_flag):
+            return
         await kopf.operator(
             registry=registry,
             clusterwide=not settings.namespace_list,

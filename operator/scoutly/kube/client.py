@@ -153,6 +153,18 @@ class KubeClient:
     async def get(self, path: str, **query: Any) -> JsonDict:
         return await self.request("GET", path, query=query or None)
 
+    async def list_all(self, path: str, *, page_size: int = 500, **query: Any) -> list[JsonDict]:
+        """Every item of a collection, read in pages (a single unpaged LIST of thousands of objects is
+        one huge response for the API server to build and for us to hold twice)."""
+        items: list[JsonDict] = []
+        cont: str | None = None
+        while True:
+            page = await self.get(path, limit=page_size, **({"continue": cont} if cont else {}), **query)
+            items += page.get("items") or []
+            cont = (page.get("metadata") or {}).get("continue")
+            if not cont:
+                return items
+
     async def create(self, path: str, body: JsonDict, **query: Any) -> JsonDict:
         return await self.request("POST", path, body=body, query=query or None)
 

@@ -55,15 +55,7 @@ class SyncReport:
 
 
 async def list_targets(kube: KubeClient, namespace: str) -> list[dict[str, Any]]:
-    path = ns_path(m.API_VERSION, namespace, m.PLURAL)
-    items: list[dict[str, Any]] = []
-    cont: str | None = None
-    while True:
-        page = await kube.get(path, limit=500, **({"continue": cont} if cont else {}))
-        items += page.get("items") or []
-        cont = (page.get("metadata") or {}).get("continue")
-        if not cont:
-            return items
+    return await kube.list_all(ns_path(m.API_VERSION, namespace, m.PLURAL))
 
 
 async def run_sync(
