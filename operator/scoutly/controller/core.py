@@ -17,6 +17,8 @@ from collections.abc import Callable, Coroutine, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
+
 from scoutly import metrics
 from scoutly.api import models as m
 from scoutly.api.summary import RunSummary, parse_summary
@@ -80,6 +82,9 @@ class Controller:
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._releasing: set[str] = set()  # Jobs whose finalizer release is under way
         self._tasks: set[asyncio.Task[None]] = set()
+        self._status_retries: set[str] = set()
+        self.status_retry_base = 2.0  # seconds before the first retry of a failed status write
+        self._status_retry_delay: dict[str, float] = {}
         self._parallel = asyncio.Semaphore(dispatch_parallelism)
         # status writes and Events after a dispatch: bounded apart, so Job creation keeps its connections
         self._after_parallel = asyncio.Semaphore(max(1, dispatch_parallelism // 2))
@@ -476,16 +481,39 @@ class Controller:
             resp = await self.kube.merge_patch(
                 target_path(view.namespace, view.name, "status"), {"status": patch}
             )
-        except ApiError as e:
-            if e.not_found:
+        except (ApiError, aiohttp.ClientError, OSError, TimeoutError) as e:
+            if isinstance(e, ApiError) and e.not_found:
                 return
             metrics.reconcile_errors.labels("status").inc()
-            log.warning("status write for %s failed: %s", view.key, e)
+            log.warning("status write for %s failed, retrying: %s", view.key, e)
+            self._retry_status_later(view.key)
             return
         crash_point("after_status")
         written = dict(resp.get("status") or desired)
         view.status = dict(written)
         view.observed = written
+
+    def _retry_status_later(self, key: str) -> None:
+        """A failed status write is retried (once pending per target, backing off to a minute): without
+        it the status would stay stale until the target's next event, which may be hours away."""
+        if key in self._status_retries:
+            return
+        delay = self._status_retry_delay.get(key, self.status_retry_base)
+        self._status_retry_delay[key] = min(delay * 2, 60.0)
+        self._status_retries.add(key)
+
+        async def retry() -> None:
+            await asyncio.sleep(delay)
+            self._status_retries.discard(key)
+            view = self.targets.get(key)
+            if view is None or not self.leading():
+                return
+            async with self._locks[key]:
+                await self._sync_status(view)
+            if key not in self._status_retries:
+                self._status_retry_delay.pop(key, None)
+
+        self._spawn(retry())
 
     # -- dispatch -----------------------------------------------------------------------------------
     def _collect_due(self, now: datetime) -> None:

@@ -60,9 +60,12 @@ class ApiError(Exception):
 class KubeClient:
     """Async JSON client. Create with `await KubeClient.connect(...)`; close with `await close()`."""
 
-    def __init__(self, api: aio_client.ApiClient, *, timeout: float = 30.0) -> None:
+    def __init__(self, api: aio_client.ApiClient, *, timeout: float = 30.0, max_in_flight: int = 100) -> None:
         self._api = api
         self._timeout = timeout
+        # Callers queue here, not in aiohttp's connection pool, whose wait counts against the request
+        # timeout: 10,000 status writes at start-up would otherwise time out while merely queued.
+        self._slots = asyncio.Semaphore(max_in_flight)
 
     @classmethod
     async def connect(
@@ -89,7 +92,7 @@ class KubeClient:
         cfg.connection_pool_maxsize = pool_size
         api = aio_client.ApiClient(configuration=cfg)
         api.user_agent = user_agent
-        return cls(api)
+        return cls(api, max_in_flight=pool_size)
 
     async def close(self) -> None:
         await self._api.close()
@@ -126,10 +129,11 @@ class KubeClient:
         # the REST layer JSON-encodes the body for JSON and apply-patch+yaml types (JSON is YAML: server-side
         # apply accepts it); encoding it here too would send a JSON string instead of an object
         for attempt in range(_MAX_429_RETRIES + 1):
-            resp = await self._api.call_api(
-                m, url, header_params=hdrs, body=body, _request_timeout=self._timeout
-            )
-            raw = await resp.read()
+            async with self._slots:
+                resp = await self._api.call_api(
+                    m, url, header_params=hdrs, body=body, _request_timeout=self._timeout
+                )
+                raw = await resp.read()
             if resp.status != 429 or attempt == _MAX_429_RETRIES:
                 break
             # like client-go: the server asks us to come back (APF, storage initialising): honour it
