@@ -158,7 +158,7 @@ async def execute(
 
     source = found.postings[0].source if found.postings else ref.type  # "html" after a JSON-LD fallback
     stored = await postings.load_states(db, source=source, board=ref.board)
-    diff = classify(found.postings, stored, complete=found.complete)
+    diff = classify(found.postings, stored.states, complete=found.complete)
     errors.extend(f"duplicate posting id {d}" for d in diff.duplicates[:10])
     await postings.save(
         db,
@@ -170,6 +170,7 @@ async def execute(
         company_id=spec.company_id,
         target=inputs.target,
         now=now,
+        ids=stored.ids,
     )
     log.info(
         "postings: %d found, %d new, %d changed, %d closed",
@@ -220,7 +221,7 @@ async def execute(
         now=now,
         extra={"companyId": spec.company_id, "target": inputs.target},
     )
-    await matches.save(db, source=source, board=ref.board, docs=mo.docs)
+    await matches.save(db, source=source, board=ref.board, docs=mo.docs, stored=stored_matches)
     errors.extend(mo.errors)
     log.info(
         "matching: %d candidates, %d LLM calls, %d tokens, %d matches",

@@ -1,5 +1,8 @@
 """`jobmatches`: one verdict per (posting, user), with the posting and profile hashes it was made for,
-so an unchanged pair is never scored twice."""
+so an unchanged pair is never scored twice.
+
+Written like `jobpostings` (see there): a new verdict is inserted with `match_id` of its natural key as
+`_id`, a stored one is updated by its own `_id` (`load` returns whole documents, `_id` included)."""
 
 from __future__ import annotations
 
@@ -7,9 +10,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pymongo
-from pymongo import UpdateOne
+from pymongo import InsertOne, UpdateOne
 
 from scoutly.store.mongo import Database, Doc
+from scoutly.store.postings import Write, bulk_by_id, key_id
 
 COLLECTION = "jobmatches"
 INDEXES: tuple[tuple[str, list[tuple[str, int]], bool], ...] = (
@@ -25,7 +29,10 @@ INDEXES: tuple[tuple[str, list[tuple[str, int]], bool], ...] = (
     ),
     (COLLECTION, [("userId", pymongo.ASCENDING), ("score", pymongo.DESCENDING)], False),
 )
-_BATCH = 500
+
+
+def match_id(source: str, board: str, native_id: str, user_id: str) -> str:
+    return key_id("match", source, board, native_id, user_id)
 
 
 async def load(
@@ -39,16 +46,27 @@ async def load(
     return out
 
 
-async def save(db: Database, *, source: str, board: str, docs: Iterable[Mapping[str, Any]]) -> int:
-    """Upsert verdicts (each with nativeId and userId); returns how many were written."""
-    ops = [
-        UpdateOne(
-            {"source": source, "board": board, "nativeId": d["nativeId"], "userId": d["userId"]},
-            {"$set": {**d, "source": source, "board": board}},
-            upsert=True,
-        )
-        for d in docs
-    ]
-    for i in range(0, len(ops), _BATCH):
-        await db[COLLECTION].bulk_write(ops[i : i + _BATCH], ordered=False)
+async def save(
+    db: Database,
+    *,
+    source: str,
+    board: str,
+    docs: Iterable[Mapping[str, Any]],
+    stored: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
+) -> int:
+    """Write verdicts (each with nativeId and userId); returns how many were written. `stored`: what
+    `load` returned; those are updated by their `_id`, the others inserted with `match_id`."""
+    ops: list[Write] = []
+    fallbacks: dict[int, UpdateOne] = {}
+    for d in docs:
+        nid, uid = str(d["nativeId"]), str(d["userId"])
+        fields = {**{k: v for k, v in d.items() if k != "_id"}, "source": source, "board": board}
+        natural = {"source": source, "board": board, "nativeId": d["nativeId"], "userId": d["userId"]}
+        fallbacks[len(ops)] = UpdateOne(natural, {"$set": fields}, upsert=True)
+        prev = (stored or {}).get((nid, uid))
+        if prev is not None and "_id" in prev:
+            ops.append(UpdateOne({"_id": prev["_id"]}, {"$set": fields}, upsert=True))
+        else:
+            ops.append(InsertOne({"_id": match_id(source, board, nid, uid), **fields}))
+    await bulk_by_id(db, COLLECTION, ops, fallbacks)
     return len(ops)

@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
+from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
 from scoutly.scrape.run import run
 from scoutly.scrape.settings import SOURCE_TYPES, ScrapeSettings
+from scoutly.store import matches, postings
 from scoutly.testing.env import LocalEnv
 from tests.integration.scrape.fakes import Board, FakeOpenAI, board_app, gh_job, serve
 
@@ -312,3 +315,108 @@ async def test_jsonld_list_and_detail_pages(
     assert any("JSON-LD script 1 is malformed" in e for e in summary.errors)  # the broken sibling
     assert any("/careers/jobs/3" in e for e in summary.errors)  # the page with only a broken script
     assert summary.postingsClosed == 0
+
+
+def _clock(day: int) -> Callable[[], datetime]:
+    return lambda: datetime(2026, 3, day, 12, tzinfo=UTC)
+
+
+async def _natural_keys_are_unique(db: DB) -> tuple[int, int]:
+    postings_ = await db["jobpostings"].find({}).to_list()
+    matches_ = await db["jobmatches"].find({}).to_list()
+    assert len({(p["source"], p["board"], p["nativeId"]) for p in postings_}) == len(postings_)
+    assert len({(m["source"], m["board"], m["nativeId"], m["userId"]) for m in matches_}) == len(matches_)
+    return len(postings_), len(matches_)
+
+
+async def test_reruns_write_no_duplicates_and_ids_come_from_natural_keys(
+    mongo_db: DB, mongo_uri: str, board: tuple[Board, str], llm: tuple[FakeOpenAI, str], tmp_path: Path
+) -> None:
+    b, url = board
+    _, llm_url = llm
+    await _seed_users(mongo_db)
+    s = _settings(mongo_uri, url, tmp_path, llm_url=llm_url)
+    for day in (1, 2):
+        rc, _ = await run(s, None, clock=_clock(day))
+        assert rc == 0
+        assert await _natural_keys_are_unique(mongo_db) == (5, 10)  # 5 postings x 2 tracking users
+    b.greenhouse[1] = gh_job(2, title="Senior Backend Engineer", body="Now in Go.")  # changed
+    b.greenhouse.append(gh_job(6, title="Backend Engineer"))  # new
+    rc, third = await run(s, None, clock=_clock(3))
+    assert rc == 0 and (third.postingsNew, third.postingsChanged) == (1, 1)
+    assert await _natural_keys_are_unique(mongo_db) == (6, 12)
+    async for p in mongo_db["jobpostings"].find({}):
+        assert p["_id"] == postings.posting_id("greenhouse", "acme", p["nativeId"])
+        assert (
+            p["lastSeenAt"] == _clock(3)()
+            and p["firstSeenAt"] == _clock(3 if p["nativeId"] == "1006" else 1)()
+        )
+    async for m in mongo_db["jobmatches"].find({}):
+        assert m["_id"] == matches.match_id("greenhouse", "acme", m["nativeId"], m["userId"])
+
+
+async def test_documents_of_an_older_version_are_updated_in_place(
+    mongo_db: DB, mongo_uri: str, board: tuple[Board, str], llm: tuple[FakeOpenAI, str], tmp_path: Path
+) -> None:
+    """Older versions upserted by natural key, so the server gave every document an ObjectId `_id`."""
+    b, url = board
+    fake, llm_url = llm
+    await _seed_users(mongo_db)
+    s = _settings(mongo_uri, url, tmp_path, llm_url=llm_url)
+    rc, _ = await run(s, None, clock=_clock(1))
+    assert rc == 0
+    legacy: dict[tuple[str, ...], ObjectId] = {}
+    for coll, key in (("jobpostings", ("nativeId",)), ("jobmatches", ("nativeId", "userId"))):
+        for d in await mongo_db[coll].find({}).to_list():
+            await mongo_db[coll].delete_one({"_id": d.pop("_id")})
+            d["_id"] = legacy[(coll, *(d[k] for k in key))] = ObjectId()
+            await mongo_db[coll].insert_one(d)
+    calls = len(fake.calls)
+
+    b.greenhouse[0] = gh_job(1, body="Now with Rust and Go.")  # changed: u1's verdict is redone
+    gone = b.greenhouse.pop(2)  # closed
+    b.greenhouse.append(gh_job(6, title="Python Developer", location="Remote"))  # new
+    rc, summary = await run(s, None, clock=_clock(2))
+    assert rc == 0, summary.message
+    assert (summary.postingsNew, summary.postingsChanged, summary.postingsClosed) == (1, 1, 1)
+    assert len(fake.calls) > calls
+    assert await _natural_keys_are_unique(mongo_db) == (6, 12)
+
+    by_native = {p["nativeId"]: p async for p in mongo_db["jobpostings"].find({})}
+    for nid, p in by_native.items():
+        if nid == "1006":
+            assert p["_id"] == postings.posting_id("greenhouse", "acme", "1006")
+        else:
+            assert p["_id"] == legacy[("jobpostings", nid)]  # kept, not duplicated
+    changed = by_native["1001"]
+    assert "Now with Rust and Go." in changed["description"] and changed["lastChangedAt"] == _clock(2)()
+    assert changed["firstSeenAt"] == _clock(1)()
+    assert (
+        by_native["1002"]["lastSeenAt"] == _clock(2)() and by_native["1002"]["lastChangedAt"] == _clock(1)()
+    )
+    closed = by_native[str(gone["id"])]
+    assert closed["status"] == "CLOSED" and closed["closedAt"] == _clock(2)()
+
+    rescored = await mongo_db["jobmatches"].find_one({"nativeId": "1001", "userId": "u1"})
+    assert rescored is not None and rescored["_id"] == legacy[("jobmatches", "1001", "u1")]
+    assert rescored["postingHash"] == changed["contentHash"] and rescored["scoredAt"] == _clock(2)()
+    async for m in mongo_db["jobmatches"].find({"nativeId": "1006"}):
+        assert m["_id"] == matches.match_id("greenhouse", "acme", "1006", m["userId"])
+
+
+async def test_a_hundred_changed_postings_in_one_run(
+    mongo_db: DB, mongo_uri: str, board: tuple[Board, str], tmp_path: Path
+) -> None:
+    """FerretDB v1.24 (SQLite) never answers an update command of >= 100 statements that match existing
+    documents; the store splits its writes so a big change still completes."""
+    b, url = board
+    await _seed_users(mongo_db)
+    b.greenhouse[:] = [gh_job(i) for i in range(130)]
+    s = _settings(mongo_uri, url, tmp_path)
+    rc, first = await asyncio.wait_for(run(s, None, clock=_clock(1)), 120)
+    assert rc == 0 and first.postingsNew == 130
+    b.greenhouse[:] = [gh_job(i, body="Rewritten.") for i in range(130)]
+    rc, second = await asyncio.wait_for(run(s, None, clock=_clock(2)), 120)
+    assert rc == 0 and second.postingsChanged == 130
+    assert await _natural_keys_are_unique(mongo_db) == (130, 260)
+    assert await mongo_db["jobmatches"].count_documents({"scoredAt": _clock(2)()}) == 260
