@@ -31,7 +31,7 @@ from scoutly.scrape.netguard import Resolver, system_resolver
 from scoutly.scrape.profile import profile_from_user
 from scoutly.scrape.settings import ScrapeSettings
 from scoutly.scrape.sources import SourceContext, fetch_postings
-from scoutly.store import candidates, jobqueues, matches, postings, tokens
+from scoutly.store import boards, candidates, jobqueues, matches, postings, tokens
 from scoutly.store.dblog import DbLogHandler
 from scoutly.store.mongo import Database, connect, database, ensure_indexes
 
@@ -165,12 +165,21 @@ async def execute(
         source=source,
         board=ref.board,
         upserts=[_posting_doc(p) for p in (*diff.new, *diff.changed)],
-        seen_ids=[p.native_id for p in diff.unchanged],
         closed_ids=diff.closed,
         company_id=spec.company_id,
         target=inputs.target,
         now=now,
         ids=stored.ids,
+    )
+    await boards.record_fetch(
+        db,
+        source=source,
+        board=ref.board,
+        target=inputs.target,
+        company_id=spec.company_id,
+        open_postings=len(diff.current),
+        complete=found.complete,
+        now=now,
     )
     log.info(
         "postings: %d found, %d new, %d changed, %d closed",

@@ -14,7 +14,8 @@ Database = AsyncDatabase[Doc]
 
 DEFAULT_DB = "scoutly"
 
-# (collection, keys, unique). Every write in the project is keyed by one of these.
+# (collection, keys, unique). The unique ones keep one document per natural key; the scrape's writes
+# filter on `_id` (derived from that key, store/postings.py:key_id) because FerretDB pushes down no other.
 INDEXES: tuple[tuple[str, list[tuple[str, int]], bool], ...] = (
     ("jobqueues", [("jobName", pymongo.ASCENDING)], True),
     ("jobqueues", [("status", pymongo.ASCENDING), ("createdAt", pymongo.ASCENDING)], False),

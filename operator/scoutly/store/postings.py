@@ -117,15 +117,14 @@ async def save(
     source: str,
     board: str,
     upserts: Iterable[Mapping[str, Any]],
-    seen_ids: Iterable[str],
     closed_ids: Iterable[str],
     company_id: str | None,
     target: str,
     now: datetime,
     ids: Mapping[str, Any] | None = None,
 ) -> None:
-    """Write new/changed postings (`upserts`, fields as stored), touch `seen_ids`, close `closed_ids`
-    (native ids). `ids`: nativeId -> `_id` of the stored documents (`Stored.ids`); a posting not in it
+    """Write new/changed postings (`upserts`, fields as stored) and close `closed_ids` (native ids);
+    unchanged postings are not written (their board's `jobboards` record says when they were seen). `ids`: nativeId -> `_id` of the stored documents (`Stored.ids`); a posting not in it
     gets `posting_id`."""
     stored = ids or {}
     key = {"source": source, "board": board}
@@ -143,7 +142,6 @@ async def save(
             "companyId": company_id,
             "target": target,
             "status": OPEN,
-            "lastSeenAt": now,
             "lastChangedAt": now,
             "closedAt": None,
         }
@@ -153,9 +151,6 @@ async def save(
             ops.append(UpdateOne({"_id": stored[nid]}, update, upsert=True))
         else:
             ops.append(InsertOne({"_id": posting_id(source, board, nid), **fields, "firstSeenAt": now}))
-    seen = [_id(n) for n in seen_ids]
-    for i in range(0, len(seen), _BATCH):
-        ops.append(UpdateMany({"_id": {"$in": seen[i : i + _BATCH]}}, {"$set": {"lastSeenAt": now}}))
     closed = [_id(n) for n in closed_ids]
     for i in range(0, len(closed), _BATCH):
         ops.append(

@@ -17,7 +17,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from scoutly.scrape.run import run
 from scoutly.scrape.settings import SOURCE_TYPES, ScrapeSettings
-from scoutly.store import matches, postings
+from scoutly.store import boards, matches, postings
 from scoutly.testing.env import LocalEnv
 from tests.integration.scrape.fakes import Board, FakeOpenAI, board_app, gh_job, serve
 
@@ -347,10 +347,13 @@ async def test_reruns_write_no_duplicates_and_ids_come_from_natural_keys(
     assert await _natural_keys_are_unique(mongo_db) == (6, 12)
     async for p in mongo_db["jobpostings"].find({}):
         assert p["_id"] == postings.posting_id("greenhouse", "acme", p["nativeId"])
-        assert (
-            p["lastSeenAt"] == _clock(3)()
-            and p["firstSeenAt"] == _clock(3 if p["nativeId"] == "1006" else 1)()
-        )
+        assert p["firstSeenAt"] == _clock(3 if p["nativeId"] == "1006" else 1)()
+        assert p["lastChangedAt"] == _clock(3 if p["nativeId"] in ("1002", "1006") else 1)()
+        assert "lastSeenAt" not in p  # unchanged postings are not written: the board record says when
+    board_doc = await boards.find(mongo_db, source="greenhouse", board="acme")
+    assert board_doc is not None
+    assert (board_doc["lastCompleteAt"], board_doc["firstFetchedAt"]) == (_clock(3)(), _clock(1)())
+    assert board_doc["openPostings"] == 6 and board_doc["target"] == s.target
     async for m in mongo_db["jobmatches"].find({}):
         assert m["_id"] == matches.match_id("greenhouse", "acme", m["nativeId"], m["userId"])
 
@@ -391,9 +394,7 @@ async def test_documents_of_an_older_version_are_updated_in_place(
     changed = by_native["1001"]
     assert "Now with Rust and Go." in changed["description"] and changed["lastChangedAt"] == _clock(2)()
     assert changed["firstSeenAt"] == _clock(1)()
-    assert (
-        by_native["1002"]["lastSeenAt"] == _clock(2)() and by_native["1002"]["lastChangedAt"] == _clock(1)()
-    )
+    assert by_native["1002"]["lastChangedAt"] == _clock(1)()  # unchanged: not rewritten
     closed = by_native[str(gone["id"])]
     assert closed["status"] == "CLOSED" and closed["closedAt"] == _clock(2)()
 

@@ -57,18 +57,17 @@ def test_key_ids_are_deterministic_bounded_and_unambiguous() -> None:
 
 async def test_posting_writes_insert_new_and_update_stored_by_id() -> None:
     coll = FakeCollection()
-    legacy, legacy_seen, legacy_closed = ObjectId(), ObjectId(), ObjectId()
+    legacy, legacy_closed = ObjectId(), ObjectId()
     await postings.save(
         FakeDb(coll),  # type: ignore[arg-type]
         source="greenhouse",
         board="acme",
         upserts=[{"nativeId": "new", "title": "A"}, {"nativeId": "old", "title": "B", "_id": "ignored"}],
-        seen_ids=["seen"],
         closed_ids=["gone"],
         company_id="c1",
         target="ns/acme",
         now=NOW,
-        ids={"old": legacy, "seen": legacy_seen, "gone": legacy_closed},
+        ids={"old": legacy, "gone": legacy_closed},
     )
     inserts, updates = coll.batches
     assert [type(op) for op in inserts] == [InsertOne]
@@ -82,10 +81,9 @@ async def test_posting_writes_insert_new_and_update_stored_by_id() -> None:
     )
     assert _filters(updates) == [
         {"_id": legacy},
-        {"_id": {"$in": [legacy_seen]}},
         {"_id": {"$in": [legacy_closed]}, "status": "OPEN"},
     ]
-    assert [type(op) for op in updates] == [UpdateOne, UpdateMany, UpdateMany]
+    assert [type(op) for op in updates] == [UpdateOne, UpdateMany]
     assert updates[0]._upsert
     fields = updates[0]._doc["$set"]
     assert "_id" not in fields and fields["nativeId"] == "old" and fields["title"] == "B"
@@ -101,8 +99,7 @@ async def test_commands_stay_small_for_ferretdb() -> None:
         source="s",
         board="b",
         upserts=[{"nativeId": str(i)} for i in range(130)] + [{"nativeId": f"n{i}"} for i in range(2500)],
-        seen_ids=list(ids)[130:],
-        closed_ids=[],
+        closed_ids=list(ids)[130:],
         company_id=None,
         target="ns/t",
         now=NOW,
@@ -116,7 +113,7 @@ async def test_commands_stay_small_for_ferretdb() -> None:
         ("InsertOne", 1000),
         ("InsertOne", 1000),
         ("InsertOne", 500),
-        ("UpdateMany", 3),  # 1,070 seen ids, 500 per $in
+        ("UpdateMany", 3),  # 1,070 closed ids, 500 per $in
     ]
     assert [len(op._filter["_id"]["$in"]) for op in coll.batches[-1]] == [500, 500, 70]
 
