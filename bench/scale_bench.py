@@ -141,6 +141,11 @@ class Operator:
         except OSError:
             return 0, ""
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the operator process so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def status(self) -> dict[str, int]:
         """VmRSS and VmHWM (peak) in KiB."""
         out: dict[str, int] = {}
@@ -445,6 +450,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         stop_rss = asyncio.Event()
         rss_task = asyncio.create_task(sample_rss(op, stop_rss))
         first_ready = await op.wait_ready(args.targets)
+        rss_ready = op.status()["VmRSS"]
         first_writes = await settle(env, {"scrapetargets", "events", "jobs"}, since=before_start)
         log(f"ready after {first_ready:.1f}s; first-sight writes {writes(first_writes)}")
 
@@ -453,7 +459,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.sleep(args.idle)
         idle = delta(await asyncio.to_thread(api_counts, env), before)
         steady = op.status()
-        results["memory"] = {"steady_rss_mib": round(steady["VmRSS"] / 1024, 1)}
+        results["memory"] = {
+            "rss_when_ready_mib": round(rss_ready / 1024, 1),
+            "steady_rss_mib": round(steady["VmRSS"] / 1024, 1),
+        }
         stop_rss.set()
         await rss_task
         peak_first = op.peak_rss_kib
@@ -553,9 +562,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             got = await asyncio.to_thread(op.metric, "scoutly_jobs_created_total")
             return bool(got - created_before >= args.wave)
 
-        t0 = time.monotonic()
+        t0, cpu0 = time.monotonic(), op.cpu_seconds()
         await eventually(all_created, timeout=900, interval=0.1, what="wave B created")
         op_seconds = time.monotonic() - t0
+        op_cpu = op.cpu_seconds() - cpu0
         jobs_b = await eventually(
             lambda: wave_done(wave_b, due_b), timeout=120, interval=1.0, what="wave B listed"
         )
@@ -569,6 +579,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         results["dispatch_rate"] = {
             "jobs": args.wave,
             "operator_jobs_per_second": round(args.wave / op_seconds, 1),
+            "operator_cpu_percent_during_wave": round(100 * op_cpu / op_seconds),
+            "operator_cpu_ms_per_job": round(1000 * op_cpu / args.wave, 1),
             "operator_lag_p50_seconds": pct(sk_b, 0.5),
             "operator_lag_p99_seconds": pct(sk_b, 0.99),
             "raw_loop_jobs_per_second": raw_rates,

@@ -107,17 +107,22 @@ class TargetView:
 def target_view(body: dict[str, Any], previous: TargetView | None) -> TargetView:
     """Build the view of a ScrapeTarget event. The status we wrote ourselves wins over an older echo."""
     meta = body.get("metadata") or {}
+    generation = int(meta.get("generation") or 0)
+    same_object = previous is not None and previous.uid == meta.get("uid")
     spec: m.ScrapeTargetSpec | None = None
     error: str | None = None
-    try:
-        spec = m.parse_spec(body.get("spec") or {})
-    except ValidationError as e:
-        first = e.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        error = f"spec.{loc}: {first['msg']}" + (
-            f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
-        )
-    same_object = previous is not None and previous.uid == meta.get("uid")
+    if same_object and previous is not None and previous.generation == generation and generation:
+        # the spec changes only with the generation: our own status writes echo back without a re-parse
+        spec, error = previous.spec, previous.spec_error
+    else:
+        try:
+            spec = m.parse_spec(body.get("spec") or {})
+        except ValidationError as e:
+            first = e.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"])
+            error = f"spec.{loc}: {first['msg']}" + (
+                f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
+            )
     keep = same_object and previous is not None
     status = previous.status if keep and previous is not None else dict(body.get("status") or {})
     observed = previous.observed if keep and previous is not None else dict(body.get("status") or {})
@@ -125,7 +130,7 @@ def target_view(body: dict[str, Any], previous: TargetView | None) -> TargetView
         namespace=meta["namespace"],
         name=meta["name"],
         uid=meta.get("uid", ""),
-        generation=int(meta.get("generation") or 0),
+        generation=generation,
         created=parse_time(meta.get("creationTimestamp")) or datetime.fromtimestamp(0).astimezone(),
         spec=spec,
         spec_error=error,
