@@ -131,6 +131,12 @@ class Operator:
             start_new_session=True,
         )
         self.peak_rss_kib = 0
+        self._sampler = asyncio.create_task(self._sample_rss())
+
+    async def _sample_rss(self) -> None:
+        while self.proc.poll() is None:
+            self.status()  # keeps peak_rss_kib (VmHWM) current
+            await asyncio.sleep(0.5)
 
     def _get(self, path: str) -> tuple[int, str]:
         try:
@@ -178,6 +184,7 @@ class Operator:
         return time.monotonic() - self.started
 
     def stop(self) -> None:
+        self._sampler.cancel()
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
@@ -186,12 +193,6 @@ class Operator:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self.log.close()
-
-
-async def sample_rss(op: Operator, stop: asyncio.Event) -> None:
-    while not stop.is_set() and op.proc.poll() is None:
-        op.status()
-        await asyncio.sleep(0.5)
 
 
 # -- API helpers --------------------------------------------------------------------------------------
@@ -203,6 +204,13 @@ async def bounded(items: Iterable[Any], fn: Callable[[Any], Awaitable[Any]], *, 
             await fn(x)
 
     await asyncio.gather(*(one(x) for x in items))
+
+
+async def idle_window(env: LocalEnv, seconds: float) -> Counts:
+    """The requests the apiserver served during a fixed window in which nothing is due."""
+    before = await asyncio.to_thread(api_counts, env)
+    await asyncio.sleep(seconds)  # a fixed measurement window, not a wait for a condition
+    return delta(await asyncio.to_thread(api_counts, env), before)
 
 
 async def settle(
@@ -438,33 +446,25 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
         # 1. baseline: the cluster idle without the operator
         log("idle window without the operator")
-        before = await asyncio.to_thread(api_counts, env)
-        await asyncio.sleep(args.idle)
-        base = delta(await asyncio.to_thread(api_counts, env), before)
+        base = await idle_window(env, args.idle)
 
         # 2. first start: seeds 10,000 targets, writes their initial status once
         log("starting the operator (cap 100, standalone)")
         before_start = await asyncio.to_thread(api_counts, env)
         op = Operator(env, workdir, cap=100, leader_election=False, tag="1")
         ops.append(op)
-        stop_rss = asyncio.Event()
-        rss_task = asyncio.create_task(sample_rss(op, stop_rss))
         first_ready = await op.wait_ready(args.targets)
         rss_ready = op.status()["VmRSS"]
         first_writes = await settle(env, {"scrapetargets", "events", "jobs"}, since=before_start)
         log(f"ready after {first_ready:.1f}s; first-sight writes {writes(first_writes)}")
 
         log("idle window, standalone")
-        before = await asyncio.to_thread(api_counts, env)
-        await asyncio.sleep(args.idle)
-        idle = delta(await asyncio.to_thread(api_counts, env), before)
+        idle = await idle_window(env, args.idle)
         steady = op.status()
         results["memory"] = {
             "rss_when_ready_mib": round(rss_ready / 1024, 1),
             "steady_rss_mib": round(steady["VmRSS"] / 1024, 1),
         }
-        stop_rss.set()
-        await rss_task
         peak_first = op.peak_rss_kib
 
         # 3. restart with leader election: time to resume, writes while resuming, idle with a Lease
@@ -473,14 +473,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         before_start = await asyncio.to_thread(api_counts, env)
         op = Operator(env, workdir, cap=100, leader_election=True, tag="2")
         ops.append(op)
-        stop_rss = asyncio.Event()
-        rss_task = asyncio.create_task(sample_rss(op, stop_rss))
         resume = await op.wait_ready(args.targets)
         resume_writes = await settle(env, {"scrapetargets", "events", "jobs"}, since=before_start)
         log(f"resumed after {resume:.1f}s; writes {writes(resume_writes)}")
-        before = await asyncio.to_thread(api_counts, env)
-        await asyncio.sleep(args.idle)
-        idle_ha = delta(await asyncio.to_thread(api_counts, env), before)
+        idle_ha = await idle_window(env, args.idle)
         # a restart finds every status written already: no start-up write storm to allocate for
         results["memory"]["steady_rss_after_restart_mib"] = round(op.status()["VmRSS"] / 1024, 1)
         per_min = 60.0 / args.idle
@@ -543,15 +539,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         save(args.output, results)
         await calm(kube, wave_a)
         await settle(env, {"scrapetargets", "jobs", "pods"}, quiet=10)
-        stop_rss.set()
-        await rss_task
 
         # 5. dispatch rate: the operator with a cap of 1,000, then the raw client loop
         op.stop()
         op = Operator(env, workdir, cap=args.wave, leader_election=False, tag="3")
         ops.append(op)
-        stop_rss = asyncio.Event()
-        rss_task = asyncio.create_task(sample_rss(op, stop_rss))
         await op.wait_ready(args.targets)
         await settle(env, {"scrapetargets", "jobs"}, quiet=3)
         log(f"wave B: {args.wave} due at once, cap {args.wave}")
@@ -633,8 +625,6 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         results["scrapetarget_1m"] = await periodic_window(
             env, kube, ns=NS_1M, annotation=ANN_SCHEDULED, minutes=args.minutes, create=make_st, stop=stop_st
         )
-        stop_rss.set()
-        await rss_task
         results["memory"]["peak_rss_mib"] = round(max(peak_first, *(o.peak_rss_kib for o in ops)) / 1024, 1)
         results["memory"]["peak_rss_first_start_mib"] = round(peak_first / 1024, 1)
         save(args.output, results)
