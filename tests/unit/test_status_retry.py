@@ -70,9 +70,9 @@ async def test_not_found_is_not_retried() -> None:
     controller = Controller(OperatorSettings(), api, Mirror(None))  # type: ignore[arg-type]
     controller.status_retry_base = 0.01
     await controller.on_target_event(target(), "ADDED")
-    await asyncio.sleep(0)  # let any (wrongly) spawned retry start
-    assert not controller._tasks
-    assert api.attempts == 1
+    while controller._tasks:  # the queued status write, and any retry it (wrongly) scheduled
+        await asyncio.gather(*controller._tasks)
+    assert api.attempts == 1 and not controller._status_retries
 
 
 async def _written(api: FlakyStatusApi) -> bool:

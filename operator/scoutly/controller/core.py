@@ -83,6 +83,8 @@ class Controller:
         self._releasing: set[str] = set()  # Jobs whose finalizer release is under way
         self._tasks: set[asyncio.Task[None]] = set()
         self._status_retries: set[str] = set()
+        self._status_queued: set[str] = set()
+        self._status_parallel = asyncio.Semaphore(16)
         self.status_retry_base = 2.0  # seconds before the first retry of a failed status write
         self._status_retry_delay: dict[str, float] = {}
         self._parallel = asyncio.Semaphore(dispatch_parallelism)
@@ -225,7 +227,7 @@ class Controller:
                     now=self.clock(),
                     message=f"manual trigger waits for {view.active_jobs[0].name} to finish",
                 )
-            await self._sync_status(view)
+            self._status_soon(key)
             self._schedule(view)
 
     async def on_job_event(self, body: dict[str, Any], event_type: str | None) -> None:
@@ -492,6 +494,26 @@ class Controller:
         written = dict(resp.get("status") or desired)
         view.status = dict(written)
         view.observed = written
+
+    def _status_soon(self, key: str) -> None:
+        """Write the target's derived status from a bounded pool, not inside the event handler: kopf
+        holds each event's state until its handler returns, and at start-up 10,000 handlers waiting on
+        their status writes held hundreds of MiB (docs/performance.md). Queued once per target; the
+        write derives the status when it runs, so later events fold into it."""
+        if key in self._status_queued:
+            return
+        self._status_queued.add(key)
+
+        async def write() -> None:
+            async with self._status_parallel:
+                self._status_queued.discard(key)
+                view = self.targets.get(key)
+                if view is None or not self.leading():
+                    return
+                async with self._locks[key]:
+                    await self._sync_status(view)
+
+        self._spawn(write())
 
     def _retry_status_later(self, key: str) -> None:
         """A failed status write is retried (once pending per target, backing off to a minute): without
