@@ -159,6 +159,10 @@ helm-uninstall: ## helm uninstall the release (the CRD and ScrapeTargets stay: c
 bench-scrape: venv testenv ## Scrape workload benchmark: 2,000 generated postings, 5 candidates, FerretDB, local LLM server.
 	$(PY) bench/scrape_bench.py --postings 2000
 
+.PHONY: bench-jobqueues
+bench-jobqueues: venv testenv ## jobqueues transitions on FerretDB as the collection grows, next to plain inserts (~5 min).
+	$(PY) bench/jobqueues_bench.py --jobs 2000 --batch 500
+
 .PHONY: bench
 bench: venv testenv ## Scale benchmark: 10,000 ScrapeTargets, idle API load, resume, dispatch lag and rate, CronJob side by side (~20 min).
 	$(PY) bench/scale_bench.py $(BENCH_ARGS)

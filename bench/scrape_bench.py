@@ -16,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for tests.* fakes
 
+from bench.ferret import start_ferretdb
 from tests.integration.scrape.fakes import Board, FakeOpenAI, board_app, gh_job, serve
 
 from scoutly.scrape.detect import detect
@@ -26,8 +27,6 @@ from scoutly.scrape.profile import profile_from_user
 from scoutly.scrape.run import run
 from scoutly.scrape.settings import ScrapeSettings
 from scoutly.scrape.sources import SourceContext, fetch_postings
-from scoutly.testing.env import locate_binaries
-from scoutly.testing.procs import Proc, free_port, tcp_open
 
 ROLES = [
     "Backend Engineer",
@@ -136,23 +135,7 @@ async def main(n: int) -> dict[str, object]:
     board = Board(greenhouse=board_jobs(n))
     fake = FakeOpenAI()
     tmp = Path(tempfile.mkdtemp(prefix="scoutly-bench-"))
-    port = free_port()
-    fdb = Proc(
-        "ferretdb",
-        [
-            str(locate_binaries() / "ferretdb"),
-            "--handler=sqlite",
-            f"--sqlite-url=file:{tmp}/",
-            f"--listen-addr=127.0.0.1:{port}",
-            "--state-dir=-",
-            "--debug-addr=-",
-            "--telemetry=disable",
-            "--log-level=warn",
-        ],
-        tmp / "ferretdb.log",
-    )
-    fdb.start()
-    fdb.wait_ready(lambda: tcp_open(port), timeout=30, what="did not listen")
+    fdb, mongo_uri = start_ferretdb(tmp)
     try:
         async with serve(board_app(board)) as url, serve(fake.app()) as llm_url:
             ref = detect(SourceSpec(url="https://boards.greenhouse.io/acme"), api_bases={"greenhouse": url})
@@ -165,7 +148,7 @@ async def main(n: int) -> dict[str, object]:
 
             from pymongo import AsyncMongoClient
 
-            uri = f"mongodb://127.0.0.1:{port}/bench"
+            uri = f"{mongo_uri}bench"
             mc: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(uri)
             await mc["bench"]["users"].insert_many([dict(u) for u in USERS])
             await mc["bench"]["usercompanypreferences"].insert_many(
