@@ -507,13 +507,18 @@ class Controller:
         async def write() -> None:
             async with self._status_parallel:
                 self._status_queued.discard(key)
-                view = self.targets.get(key)
-                if view is None or not self.leading():
-                    return
-                async with self._locks[key]:
-                    await self._sync_status(view)
+                await self._sync_status_of(key)
 
         self._spawn(write())
+
+    async def _sync_status_of(self, key: str) -> None:
+        """The status write of a target by key, for writes that run later: the target may be gone, or
+        leadership lost, by then."""
+        view = self.targets.get(key)
+        if view is None or not self.leading():
+            return
+        async with self._locks[key]:
+            await self._sync_status(view)
 
     def _retry_status_later(self, key: str) -> None:
         """A failed status write is retried (once pending per target, backing off to a minute): without
@@ -527,11 +532,7 @@ class Controller:
         async def retry() -> None:
             await asyncio.sleep(delay)
             self._status_retries.discard(key)
-            view = self.targets.get(key)
-            if view is None or not self.leading():
-                return
-            async with self._locks[key]:
-                await self._sync_status(view)
+            await self._sync_status_of(key)
             if key not in self._status_retries:
                 self._status_retry_delay.pop(key, None)
 
