@@ -64,19 +64,21 @@ async def mark_pending(
     created_at: datetime,
     scheduled_for: datetime | None = None,
 ) -> bool:
-    return await _advance(
-        db,
-        job_name,
-        QueueStatus.PENDING,
-        {
-            "target": target,
-            "companyId": company_id,
-            "createdAt": created_at,
-            "attempts": 0,
-            "scheduledFor": scheduled_for,
-        },
-        {},
-    )
+    fields: Doc = {
+        "target": target,
+        "companyId": company_id,
+        "createdAt": created_at,
+        "attempts": 0,
+        "scheduledFor": scheduled_for,
+    }
+    # The usual case is a Job never recorded: a plain insert, which FerretDB (the embedded default)
+    # serves without the scan of the whole collection that every upsert costs it (docs/performance.md).
+    try:
+        await db[COLLECTION].insert_one({"jobName": job_name, "status": QueueStatus.PENDING.value, **fields})
+    except DuplicateKeyError:
+        # recorded already: by a replay, or by the scrape's own result first
+        return await _advance(db, job_name, QueueStatus.PENDING, fields, {})
+    return True
 
 
 async def mark_processing(
