@@ -1,9 +1,10 @@
 """The `jobqueues` audit trail the web app reads: one document per Job, keyed by the Job name.
 
 Status only moves forward (PENDING -> PROCESSING -> COMPLETED | FAILED). Every write is an upsert
-guarded by the states it may move from, so replays after a crash or a MongoDB outage, in any order,
-converge on the same document and never move it backwards: when the guard does not match an existing
-document, the upsert hits the unique jobName index and is dropped as already applied.
+guarded by the states it may move from (PENDING first tries a plain insert), so replays after a crash
+or a MongoDB outage, in any order, converge on the same document and never move it backwards: when the
+guard does not match an existing document, the upsert hits the unique jobName index and is dropped as
+already applied.
 """
 
 from __future__ import annotations
@@ -35,11 +36,11 @@ _EARLIER: dict[QueueStatus, tuple[QueueStatus, ...]] = {
 }
 
 
-async def _advance(db: Database, job_name: str, to: QueueStatus, set_: Doc, on_insert: Doc) -> bool:
+async def _advance(db: Database, job_name: str, to: QueueStatus, set_: Doc) -> bool:
     """Move the document to `to` if it is missing or earlier; True when something was written."""
     # None matches a document without a status yet (only the scrape's result was recorded so far)
     filt: Doc = {"jobName": job_name, "status": {"$in": [None, *(s.value for s in _EARLIER[to])]}}
-    update: Doc = {"$set": {**set_, "status": to.value}, "$setOnInsert": {"jobName": job_name, **on_insert}}
+    update: Doc = {"$set": {**set_, "status": to.value}, "$setOnInsert": {"jobName": job_name}}
     try:
         res = await db[COLLECTION].update_one(filt, update, upsert=True)
     except DuplicateKeyError:
@@ -77,7 +78,7 @@ async def mark_pending(
         await db[COLLECTION].insert_one({"jobName": job_name, "status": QueueStatus.PENDING.value, **fields})
     except DuplicateKeyError:
         # recorded already: by a replay, or by the scrape's own result first
-        return await _advance(db, job_name, QueueStatus.PENDING, fields, {})
+        return await _advance(db, job_name, QueueStatus.PENDING, fields)
     return True
 
 
@@ -101,7 +102,6 @@ async def mark_processing(
             "attempts": attempts,
             **_identity(target, company_id, created_at, scheduled_for),
         },
-        {},
     )
 
 
@@ -125,7 +125,7 @@ async def mark_finished(
     if result is not None:
         set_["result"] = result
     set_.update(_identity(target, company_id, created_at, scheduled_for))
-    return await _advance(db, job_name, status, set_, {})
+    return await _advance(db, job_name, status, set_)
 
 
 async def record_result(db: Database, *, job_name: str, result: dict[str, Any]) -> None:
