@@ -46,7 +46,7 @@ async def fetch(ctx: SourceContext) -> SourceResult:
                 else 0
             )
         listed.extend(page)
-        offset += PAGE
+        offset += len(page)  # what the server returned: it may clamp `limit`
         if not page or offset >= (total or 0):
             break
     else:

@@ -55,7 +55,7 @@ async def fetch(ctx: SourceContext) -> SourceResult:
             t = data.get("total") if isinstance(data, dict) else None
             total = t if isinstance(t, int) else 0
         listed.extend(page)
-        offset += PAGE
+        offset += len(page)  # what the server returned: it may clamp `limit`
         if not page or offset >= total:
             break
     else:
