@@ -15,7 +15,7 @@ from scoutly.scrape.detect import SourceRef, detect
 from scoutly.scrape.fetch import FetchConfig, Fetcher
 from scoutly.scrape.models import Posting, SourceSpec
 from scoutly.scrape.sources import SourceContext, SourceResult, fetch_postings, resolve
-from tests.fixtures.corpus import Corpus, corpus_server, expected
+from tests.fixtures.corpus import corpus_server, expected
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)  # "Posted 3 Days Ago" on Workday is relative to this
 
@@ -88,7 +88,12 @@ BOARDS = [
 
 PAGED = [
     ("smartrecruiters", "paged", "https://jobs.smartrecruiters.com/paged", "v1/companies/paged/postings"),
-    ("workday", "paged", "https://wd5.myworkdaysite.com/recruiting/paged/Careers", "wday/cxs/paged/Careers/jobs"),
+    (
+        "workday",
+        "paged",
+        "https://wd5.myworkdaysite.com/recruiting/paged/Careers",
+        "wday/cxs/paged/Careers/jobs",
+    ),
 ]
 
 
