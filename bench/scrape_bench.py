@@ -1,6 +1,11 @@
 """Scrape workload benchmark: a generated Greenhouse board of N postings, 5 candidates, FerretDB and a
-local OpenAI-compatible server. Reports fetch+parse time, full-run wall time, peak memory, and LLM tokens
-versus a naive baseline that scores every posting for every candidate. Run: make bench-scrape"""
+local OpenAI-compatible server. Reports fetch+parse time, full-run wall time, peak memory, LLM tokens
+versus a naive baseline that scores every posting for every candidate, and what an unchanged re-run
+costs: its wall time, the board's response bytes and status (the board sends an ETag; a client that
+asks conditionally gets a 304 without a body). Run: make bench-scrape
+
+The harness uses only `run`, `detect` and `fetch_postings`, so it measures an older checkout too:
+`PYTHONPATH=<checkout>/operator python bench/scrape_bench.py` (docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -175,13 +180,17 @@ async def main(n: int) -> dict[str, object]:
                 llm_concurrency=8,
                 log_level="WARNING",
             )
+            b0 = board.bytes_sent  # after the fetch+parse measurement above
             t0 = time.perf_counter()
             rc1, first = await run(s, None)
             run1 = time.perf_counter() - t0
+            b1, s1 = board.bytes_sent, len(board.statuses)
             t0 = time.perf_counter()
             rc2, second = await run(s, None)
             run2 = time.perf_counter() - t0
+            bytes1, bytes2, statuses2 = b1 - b0, board.bytes_sent - b1, board.statuses[s1:]
             assert rc1 == 0 and rc2 == 0, (first.message, second.message)
+            assert second.postingsFound == n, second.message
             profiles = [profile_from_user(u) for u in USERS]
             naive = sum(
                 FakeOpenAI.prompt_tokens(messages(pr, p, max_chars=s.llm_max_posting_chars)) + 17
@@ -195,7 +204,10 @@ async def main(n: int) -> dict[str, object]:
         "candidates": len(USERS),
         "fetch_parse_seconds": round(fetch_parse, 3),
         "first_run_seconds": round(run1, 2),
+        "first_run_board_bytes": bytes1,
         "rerun_seconds": round(run2, 2),
+        "rerun_board_bytes": bytes2,
+        "rerun_board_statuses": statuses2,
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "llm_calls_first_run": len(fake.reported),
         "tokens_first_run": first.tokens.total,
@@ -209,4 +221,11 @@ async def main(n: int) -> dict[str, object]:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--postings", type=int, default=2000)
-    print(json.dumps(asyncio.run(main(ap.parse_args().postings)), indent=2))
+    ap.add_argument("--out", help="also write the figures to this JSON file")
+    args = ap.parse_args()
+    import scoutly
+
+    figures = {"code": str(Path(scoutly.__file__).resolve().parents[1]), **asyncio.run(main(args.postings))}
+    print(json.dumps(figures, indent=2))
+    if args.out:
+        Path(args.out).write_text(json.dumps(figures, indent=2) + "\n")
