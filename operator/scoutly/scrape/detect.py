@@ -138,6 +138,7 @@ def detect(spec: SourceSpec, *, api_bases: dict[str, str] | None = None) -> Sour
     board = spec.board or board
     if type_ in ("jsonld", "html"):
         board = board or f"{parts.hostname}{parts.path}".rstrip("/")
+        extra = {"explicit": "1"} if spec.type else {}  # a page the user named as such is not sniffed
     elif type_ == "recruitee" and not board and parts.hostname:
         board = parts.hostname.lower()  # explicit type on the company's own domain: the host is the board
     elif type_ == "workable" and board == "" and extra.get("shortcode"):

@@ -204,3 +204,10 @@ async def test_paged_boards_read_every_posting() -> None:
             "workday", "paged", "https://wd5.myworkdaysite.com/recruiting/paged/Careers", base=base
         )
     assert (len(sr), len(wd)) == (103, 23)
+
+
+async def test_a_page_named_jsonld_is_not_sniffed() -> None:
+    async with corpus_server(prefix=False, fixture="recruitee/owndomain") as (_, site):
+        url = f"{site.replace('127.0.0.1', 'localhost')}/"
+        postings = await board("jsonld", "owndomain", url, base=site, type="jsonld")
+    assert postings == []  # the page has no JSON-LD and no job links; the Recruitee API is not asked

@@ -3,7 +3,8 @@
 - a Workable job link (`apply.workable.com/j/<shortcode>`) names no account: the job page redirects to
   `/<account>/j/<shortcode>/` or links there;
 - a career page on a company's own domain may be a Recruitee careers site (its pages load their assets
-  from `careers.recruiteecdn.com`): the Recruitee API is then served on that domain, and beats JSON-LD.
+  from `careers.recruiteecdn.com`): the Recruitee API is then served on that domain, and beats JSON-LD
+  (unless the spec names the type `jsonld` itself).
 
 The page fetched here is handed on, so the JSON-LD source does not fetch it twice."""
 
@@ -25,7 +26,7 @@ async def resolve(ctx: SourceContext) -> SourceContext:
     ref = ctx.ref
     if ref.type == "workable" and ref.pending:
         return dataclasses.replace(ctx, ref=await _workable_account(ctx))
-    if ref.type != "jsonld":
+    if ref.type != "jsonld" or ref.extra.get("explicit"):
         return ctx
     try:
         page = await ctx.fetcher.get(ref.url, html=True)
