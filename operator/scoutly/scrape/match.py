@@ -27,14 +27,19 @@ class MatchOutcome:
     fatal: str | None = None
 
 
+def _same_pair(prev: Mapping[str, Any] | None, posting: Posting, profile: CandidateProfile) -> bool:
+    """The stored verdict was made for this posting's and this profile's current content."""
+    return (
+        prev is not None
+        and prev.get("postingHash") == posting.content_hash
+        and prev.get("profileHash") == profile.hash
+    )
+
+
 def _reusable(
     prev: Mapping[str, Any] | None, posting: Posting, profile: CandidateProfile, pf: Prefilter, llm: bool
 ) -> bool:
-    if (
-        prev is None
-        or prev.get("postingHash") != posting.content_hash
-        or prev.get("profileHash") != profile.hash
-    ):
+    if prev is None or not _same_pair(prev, posting, profile):
         return False
     if prev.get("method") == "llm":
         return True
@@ -47,11 +52,7 @@ def _still_valid(
 ) -> bool:
     """`_reusable` without running the prefilter again: the stored score is what it would compute, since
     neither the posting (hash) nor the profile (hash) changed. Saves most of an unchanged re-run's CPU."""
-    if (
-        prev is None
-        or prev.get("postingHash") != posting.content_hash
-        or prev.get("profileHash") != profile.hash
-    ):
+    if prev is None or not _same_pair(prev, posting, profile):
         return False
     if prev.get("method") == "llm":
         return True

@@ -230,6 +230,7 @@ async def execute(
 
     source = found.postings[0].source if found.postings else ref.type  # "html" after a JSON-LD fallback
     posting_quality: PostingQuality | None = None
+    record_extra: dict[str, Any] = {}  # a 304 keeps the stored validators and quality baseline
     if found.not_modified:  # nothing to parse or write: the stored open postings are the board
         docs = await postings.find(db, source=source, board=ref.board)
         current = [
@@ -238,16 +239,6 @@ async def execute(
             if d.get("status") == postings.OPEN and (p := _posting_from_doc(source, ref.board, d))
         ]
         diff = Diff(unchanged=current)
-        await boards.record_fetch(
-            db,
-            source=source,
-            board=ref.board,
-            target=inputs.target,
-            company_id=spec.company_id,
-            open_postings=len(current),
-            complete=True,
-            now=now,
-        )
         log.info("board unchanged (HTTP 304): %d stored open postings", len(current))
     else:
         posting_quality, quality_doc = _quality(
@@ -268,31 +259,34 @@ async def execute(
             ids=stored.ids,
         )
         clean = found.complete and not found.errors  # else the next run must read the whole board again
-        await boards.record_fetch(
-            db,
-            source=source,
-            board=ref.board,
-            target=inputs.target,
-            company_id=spec.company_id,
-            open_postings=len(diff.current),
-            complete=found.complete,
-            now=now,
-            conditional=[
+        record_extra = {
+            "conditional": [
                 {"url": url, "etag": v.etag, "lastModified": v.last_modified}
                 for url, v in found.validators.items()
             ]
             if clean
             else [],
-            parser_version=PARSER_VERSION,
-            quality=quality_doc,
-        )
-        log.info(
-            "postings: %d found, %d new, %d changed, %d closed",
-            len(diff.current),
-            len(diff.new),
-            len(diff.changed),
-            len(diff.closed),
-        )
+            "parser_version": PARSER_VERSION,
+            "quality": quality_doc,
+        }
+    await boards.record_fetch(
+        db,
+        source=source,
+        board=ref.board,
+        target=inputs.target,
+        company_id=spec.company_id,
+        open_postings=len(diff.current),
+        complete=found.complete or found.not_modified,
+        now=now,
+        **record_extra,
+    )
+    log.info(
+        "postings: %d found, %d new, %d changed, %d closed",
+        len(diff.current),
+        len(diff.new),
+        len(diff.changed),
+        len(diff.closed),
+    )
 
     refs = [t.user for t in spec.trackers]
     if spec.company_id:

@@ -154,6 +154,18 @@ def workplace_in(*texts: str | None) -> Workplace:
     return "unknown"
 
 
+def as_number(value: Any) -> float | None:
+    """A number, or a numeric string ("60000", "14.50", "1,200"); None for anything else."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.replace(",", ""))
+        except ValueError:
+            return None
+    return None
+
+
 def as_str(value: Any, limit: int = 500) -> str | None:
     if isinstance(value, str | int | float) and not isinstance(value, bool):
         s = " ".join(str(value).split())

@@ -12,14 +12,13 @@ from scoutly.scrape.run import run
 from scoutly.scrape.sources import PARSER_VERSION
 from scoutly.store import boards
 from tests.integration.scrape.fakes import Board, FakeOpenAI, gh_job
-from tests.integration.scrape.test_scrape_run import (  # noqa: F401 - fixtures
+from tests.integration.scrape.test_scrape_run import (  # noqa: F401 - board, llm: fixtures
     DB,
     _clock,
     _seed_users,
     _settings,
     board,
     llm,
-    mongo_uri,
 )
 
 pytestmark = pytest.mark.mongo
@@ -27,7 +26,7 @@ pytestmark = pytest.mark.mongo
 
 async def test_unchanged_board_costs_a_304_and_new_trackers_are_still_matched(
     mongo_db: DB,
-    mongo_uri: str,  # noqa: F811
+    mongo_uri: str,
     board: tuple[Board, str],  # noqa: F811
     llm: tuple[FakeOpenAI, str],  # noqa: F811
     tmp_path: Path,
@@ -73,7 +72,7 @@ async def test_unchanged_board_costs_a_304_and_new_trackers_are_still_matched(
 
 async def test_validators_are_kept_only_from_clean_runs_of_this_parser(
     mongo_db: DB,
-    mongo_uri: str,  # noqa: F811
+    mongo_uri: str,
     board: tuple[Board, str],  # noqa: F811
     tmp_path: Path,
 ) -> None:
@@ -109,7 +108,7 @@ async def test_validators_are_kept_only_from_clean_runs_of_this_parser(
 
 async def test_a_quality_jump_reaches_the_summary_and_the_termination_message(
     mongo_db: DB,
-    mongo_uri: str,  # noqa: F811
+    mongo_uri: str,
     board: tuple[Board, str],  # noqa: F811
     tmp_path: Path,
 ) -> None:

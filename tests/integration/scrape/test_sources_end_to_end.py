@@ -5,7 +5,6 @@ own paths) and FerretDB, then an unchanged re-run. Boards that are one response 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +15,6 @@ import pytest
 from scoutly.scrape.run import run
 from scoutly.scrape.settings import ScrapeSettings
 from scoutly.store import boards
-from scoutly.testing.env import LocalEnv
 from tests.fixtures.corpus import corpus_server, expected
 from tests.integration.scrape.test_scrape_run import DB
 
@@ -27,12 +25,6 @@ NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)  # the corpus' relative Workday 
 
 def _clock(day: int) -> Callable[[], datetime]:
     return lambda: NOW + timedelta(days=day - 1)
-
-
-@pytest.fixture
-def mongo_uri(local_env: LocalEnv, mongo_db: DB) -> str:
-    base = os.environ.get("SCOUTLY_TEST_MONGODB_URI") or local_env.mongo_uri
-    return f"{base.rstrip('/')}/{mongo_db.name}"
 
 
 CONDITIONAL = {"greenhouse", "lever", "ashby", "workable", "recruitee", "personio"}

@@ -17,7 +17,7 @@ from selectolax.lexbor import LexborHTMLParser
 from scoutly.scrape.fetch import FetchError
 from scoutly.scrape.models import EMPLOYMENT_TYPES, Salary
 from scoutly.scrape.sources.base import SourceContext, SourceResult, dig, place
-from scoutly.scrape.text import as_str, html_to_text, parse_time
+from scoutly.scrape.text import as_number, as_str, html_to_text, parse_time
 
 _WRAPPERS = re.compile(r"^\s*(<!--|<!\[CDATA\[|//\s*<!\[CDATA\[)|(-->|\]\]>|//\s*\]\]>)\s*$")
 JOB_LINK = re.compile(r"/(jobs?|careers?|positions?|openings?|vacanc(y|ies)|stellen?)(/|$|\?|-)", re.I)
@@ -77,17 +77,6 @@ def _locations(jp: dict[str, Any]) -> list[str | None]:
     return [_place(loc) for loc in (locs if isinstance(locs, list) else [locs])]
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.replace(",", ""))
-        except ValueError:
-            return None
-    return None
-
-
 def _salary(jp: dict[str, Any]) -> Salary | None:
     base = jp.get("baseSalary")
     if not isinstance(base, dict):
@@ -96,12 +85,12 @@ def _salary(jp: dict[str, Any]) -> Salary | None:
     lo = hi = None
     unit = None
     if isinstance(value, dict):
-        lo, hi = _number(value.get("minValue")), _number(value.get("maxValue"))
+        lo, hi = as_number(value.get("minValue")), as_number(value.get("maxValue"))
         if lo is None and hi is None:
-            lo = hi = _number(value.get("value"))
+            lo = hi = as_number(value.get("value"))
         unit = as_str(value.get("unitText"))
     else:
-        lo = hi = _number(value)
+        lo = hi = as_number(value)
     if lo is None and hi is None:
         return None
     return Salary(min=lo, max=hi, currency=as_str(base.get("currency"), 10), interval=unit)

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from scoutly.scrape.fetch import FetchError
 from scoutly.scrape.models import EmploymentType, Salary, Workplace
 from scoutly.scrape.sources.base import SourceContext, SourceResult, get_listing
-from scoutly.scrape.text import clean_text, html_to_text, parse_time, workplace_in
+from scoutly.scrape.text import as_number, clean_text, html_to_text, parse_time, workplace_in
 
 _CONTRACTS: dict[str, EmploymentType] = {
     "intern": "INTERN",
@@ -64,13 +64,7 @@ def _salary(pos: ET.Element) -> Salary | None:
     if info is None:
         return None
 
-    def num(tag: str) -> float | None:
-        try:
-            return float(_text(info, tag) or "")
-        except ValueError:
-            return None
-
-    lo, hi = num("min"), num("max")
+    lo, hi = as_number(_text(info, "min")), as_number(_text(info, "max"))
     if lo is None and hi is None:
         return None
     currency = _text(info, "currencyCode") or _text(info, "currencySymbol")

@@ -10,18 +10,7 @@ from typing import Any
 from scoutly.scrape.fetch import FetchError
 from scoutly.scrape.models import Salary, Workplace
 from scoutly.scrape.sources.base import SourceContext, SourceResult, get_listing, items, place
-from scoutly.scrape.text import as_str, clean_text, html_to_text, parse_time, workplace_in
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.replace(",", ""))
-        except ValueError:
-            return None
-    return None
+from scoutly.scrape.text import as_number, as_str, clean_text, html_to_text, parse_time, workplace_in
 
 
 def _workplace(o: dict[str, Any], location: str | None) -> Workplace:
@@ -59,7 +48,7 @@ async def fetch(ctx: SourceContext) -> SourceResult:
     for o in items(data, "offers"):
         sal = o.get("salary") if isinstance(o.get("salary"), dict) else {}
         assert isinstance(sal, dict)
-        lo, hi = _number(sal.get("min")), _number(sal.get("max"))
+        lo, hi = as_number(sal.get("min")), as_number(sal.get("max"))
         salary = None
         if lo is not None or hi is not None:
             salary = Salary(
