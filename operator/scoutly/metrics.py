@@ -55,6 +55,25 @@ postings = Counter(
     "scoutly_postings_total", "Postings reported by finished scrapes.", ["kind"], registry=REGISTRY
 )
 matches = Counter("scoutly_matches_total", "Matches reported by finished scrapes.", registry=REGISTRY)
+posting_rows = Counter(
+    "scoutly_posting_rows_total",
+    "Posting rows the scrapes' sources listed (the quality checks' denominator), by source type.",
+    ["source"],
+    registry=REGISTRY,
+)
+postings_missing = Counter(
+    "scoutly_postings_missing_total",
+    "Posting rows lacking a field (title, url, location, date), by source type.",
+    ["source", "field"],
+    registry=REGISTRY,
+)
+posting_quality_jumps = Counter(
+    "scoutly_posting_quality_jumps_total",
+    "Runs in which the share of postings lacking a field jumped since the board's previous run "
+    "(a parser regression or a changed payload), by source type and field.",
+    ["source", "field"],
+    registry=REGISTRY,
+)
 llm_tokens = Counter(
     "scoutly_llm_tokens_total",
     "LLM tokens reported by finished scrapes.",

@@ -313,6 +313,7 @@ class Controller:
                 view.status = new
                 await self._sync_status(view)
                 self._count_outcome(job, summary)
+                await self._report_quality(view, job, summary)
                 log.log(
                     logging.INFO if ok else logging.WARNING,
                     self._outcome_message(job, summary, summary_error),
@@ -404,6 +405,36 @@ class Controller:
             model = summary.model or "unknown"
             for kind in ("prompt", "completion", "cached"):
                 metrics.llm_tokens.labels(model, kind).inc(getattr(summary.tokens, kind))
+
+    async def _report_quality(self, view: TargetView, job: JobView, summary: RunSummary | None) -> None:
+        """Posting quality of a finished scrape: counters per source, and a warning Event when a share of
+        postings lacking a field jumped since the board's previous run (the scrape pod compares; it has
+        no API access, so the summary carries the verdict)."""
+        q = summary.quality if summary else None
+        if q is None:
+            return
+        source = str(q.source)
+        metrics.posting_rows.labels(source).inc(q.rows)
+        for field, n in (
+            ("title", q.missingTitle),
+            ("url", q.missingUrl),
+            ("location", q.missingLocation),
+            ("date", q.missingDate),
+        ):
+            metrics.postings_missing.labels(source, field).inc(n)
+        if not q.jumps:
+            return
+        for j in q.jumps:
+            metrics.posting_quality_jumps.labels(source, j.field).inc()
+        detail = "; ".join(f"lacking a {j.field}: {j.before:.0%} -> {j.after:.0%}" for j in q.jumps)
+        await post_event(
+            self.kube,
+            view,
+            reason="PostingQualityDropped",
+            warning=True,
+            now=self.clock(),
+            message=f"Job {job.name}: {source} postings {detail} of {q.rows} (parser regression or changed payload?)",
+        )
 
     @staticmethod
     def _outcome_message(job: JobView, summary: RunSummary | None, summary_error: str | None) -> str:

@@ -53,12 +53,42 @@ class FetchConfig:
     allow_private: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Validators:
+    """What a server said identifies a response's version (RFC 9110 8.8): sent back as If-None-Match /
+    If-Modified-Since, so an unchanged resource answers 304 without a body."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.etag or self.last_modified)
+
+    def headers(self) -> dict[str, str]:
+        out = {}
+        if self.etag:
+            out["If-None-Match"] = self.etag
+        if self.last_modified:
+            out["If-Modified-Since"] = self.last_modified
+        return out
+
+
 @dataclass
 class Response:
     url: str
     status: int
     headers: httpx.Headers
     body: bytes
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+    def validators(self) -> Validators:
+        etag, modified = self.headers.get("etag"), self.headers.get("last-modified")
+        return Validators(
+            etag=etag[:500] if etag else None, last_modified=modified[:100] if modified else None
+        )
 
     def text(self) -> str:
         charset = "utf-8"
@@ -125,11 +155,26 @@ class Fetcher:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def get(self, url: str, *, html: bool = False, headers: dict[str, str] | None = None) -> Response:
-        """GET `url`; `html=True` marks a web page (robots.txt applies), not a public API."""
+    async def get(
+        self,
+        url: str,
+        *,
+        html: bool = False,
+        headers: dict[str, str] | None = None,
+        validators: Validators | None = None,
+    ) -> Response:
+        """GET `url`; `html=True` marks a web page (robots.txt applies), not a public API. With
+        `validators` the request is conditional and a 304 (`Response.not_modified`, no body) is an answer."""
         if html and self.config.respect_robots and not await self._robots.allowed(url):
             raise FetchError(url, "disallowed by robots.txt")
-        return await self._request("GET", url, headers=headers)
+        if not validators:
+            return await self._request("GET", url, headers=headers)
+        return await self._request(
+            "GET",
+            url,
+            headers={**(headers or {}), **validators.headers()},
+            accept_status=lambda s: 200 <= s < 300 or s == 304,
+        )
 
     async def post_json(self, url: str, body: Any) -> Response:
         return await self._request(

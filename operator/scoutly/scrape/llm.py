@@ -98,9 +98,9 @@ def posting_message(posting: Posting, *, max_chars: int) -> str:
     fields = {
         "title": posting.title,
         "location": posting.location or "",
-        "remote": "" if posting.remote is None else str(posting.remote).lower(),
+        "workplace": "" if posting.workplace == "unknown" else posting.workplace,
         "department": posting.department or "",
-        "employment type": posting.employment_type or "",
+        "employment type": posting.employment_label or posting.employment_type or "",
         "description": posting.description[:max_chars],
     }
     body = "\n".join(f"{k}: {v}" for k, v in fields.items() if v).replace("</posting>", "</ posting>")

@@ -27,19 +27,37 @@ class MatchOutcome:
     fatal: str | None = None
 
 
+def _same_pair(prev: Mapping[str, Any] | None, posting: Posting, profile: CandidateProfile) -> bool:
+    """The stored verdict was made for this posting's and this profile's current content."""
+    return (
+        prev is not None
+        and prev.get("postingHash") == posting.content_hash
+        and prev.get("profileHash") == profile.hash
+    )
+
+
 def _reusable(
     prev: Mapping[str, Any] | None, posting: Posting, profile: CandidateProfile, pf: Prefilter, llm: bool
 ) -> bool:
-    if (
-        prev is None
-        or prev.get("postingHash") != posting.content_hash
-        or prev.get("profileHash") != profile.hash
-    ):
+    if prev is None or not _same_pair(prev, posting, profile):
         return False
     if prev.get("method") == "llm":
         return True
     # a prefilter verdict stands unless the pair now deserves the LLM call it did not get
     return not (llm and pf.passed)
+
+
+def _still_valid(
+    prev: Mapping[str, Any] | None, posting: Posting, profile: CandidateProfile, prefilter_min: int, llm: bool
+) -> bool:
+    """`_reusable` without running the prefilter again: the stored score is what it would compute, since
+    neither the posting (hash) nor the profile (hash) changed. Saves most of an unchanged re-run's CPU."""
+    if prev is None or not _same_pair(prev, posting, profile):
+        return False
+    if prev.get("method") == "llm":
+        return True
+    score = prev.get("prefilterScore")
+    return isinstance(score, int) and not (llm and score >= prefilter_min)
 
 
 def _doc(
@@ -76,8 +94,12 @@ async def match_all(
     pending: list[tuple[Posting, CandidateProfile, Prefilter]] = []
     for profile in profiles:
         for posting in postings:
-            pf = prefilter(profile, posting, min_score=prefilter_min)
             prev = stored.get((posting.native_id, profile.user_id))
+            if _still_valid(prev, posting, profile, prefilter_min, scorer is not None):
+                assert prev is not None
+                out.matches += bool(prev.get("isMatch"))
+                continue
+            pf = prefilter(profile, posting, min_score=prefilter_min)
             if _reusable(prev, posting, profile, pf, scorer is not None):
                 assert prev is not None
                 out.matches += bool(prev.get("isMatch"))

@@ -20,17 +20,18 @@ import openai
 from pydantic import ValidationError
 from pymongo.errors import PyMongoError
 
-from scoutly.api.summary import MAX_MESSAGE_BYTES, RunSummary, TokenCounts
-from scoutly.scrape.dedupe import classify
+from scoutly.api.summary import MAX_MESSAGE_BYTES, PostingQuality, QualityJump, RunSummary, TokenCounts
+from scoutly.scrape import quality
+from scoutly.scrape.dedupe import Diff, classify
 from scoutly.scrape.detect import DetectError, SourceRef, detect
-from scoutly.scrape.fetch import FetchConfig, Fetcher, Sleep
+from scoutly.scrape.fetch import FetchConfig, Fetcher, Sleep, Validators
 from scoutly.scrape.llm import LlmScorer, Usage
 from scoutly.scrape.match import match_all
 from scoutly.scrape.models import Posting, TargetSpec
 from scoutly.scrape.netguard import Resolver, system_resolver
 from scoutly.scrape.profile import profile_from_user
 from scoutly.scrape.settings import ScrapeSettings
-from scoutly.scrape.sources import SourceContext, fetch_postings
+from scoutly.scrape.sources import PARSER_VERSION, SourceContext, SourceResult, fetch_postings, resolve
 from scoutly.store import boards, candidates, jobqueues, matches, postings, tokens
 from scoutly.store.dblog import DbLogHandler
 from scoutly.store.mongo import Database, connect, database, ensure_indexes
@@ -117,9 +118,12 @@ def _posting_doc(p: Posting) -> dict[str, Any]:
         "nativeId": p.native_id,
         "title": p.title,
         "location": p.location,
+        "locations": list(p.locations),
+        "workplace": p.workplace,
         "remote": p.remote,
         "department": p.department,
         "employmentType": p.employment_type,
+        "employmentLabel": p.employment_label,
         "salary": p.salary.model_dump() if p.salary else None,
         "url": p.url,
         "description": p.description,
@@ -127,6 +131,62 @@ def _posting_doc(p: Posting) -> dict[str, Any]:
         "updatedAt": p.updated_at,
         "contentHash": p.content_hash,
     }
+
+
+def _posting_from_doc(source: str, board: str, d: dict[str, Any]) -> Posting | None:
+    """A stored posting back as the model (a board that answered 304 is matched from what is stored).
+    Documents of older versions lack `locations`, `workplace` and `employmentLabel`: the model derives
+    them from `location`, `remote` and the free-text `employmentType` they kept."""
+    label = d.get("employmentLabel")
+    etype = d.get("employmentType")
+    try:
+        return Posting(
+            source=source,
+            board=board,
+            native_id=str(d.get("nativeId", "")),
+            title=d.get("title"),
+            locations=d.get("locations") or [],
+            location=d.get("location"),
+            workplace=d.get("workplace") or "unknown",
+            remote=d.get("remote"),
+            department=d.get("department"),
+            employment_type=etype if label else None,
+            employment_label=label or etype,
+            salary=d.get("salary"),
+            url=d.get("url"),
+            description=d.get("description") or "",
+            posted_at=d.get("postedAt"),
+            updated_at=d.get("updatedAt"),
+            content_hash=str(d.get("contentHash") or ""),
+        )
+    except ValidationError:
+        return None
+
+
+def _quality(
+    found: SourceResult, source: str, previous: Any, *, threshold: float
+) -> tuple[PostingQuality, dict[str, Any]]:
+    """The summary's quality block and the stored baseline for the next run."""
+    q = quality.measure(found.postings, untitled=found.untitled)
+    jumps = quality.jumps(quality.Quality.from_doc(previous), q, threshold=threshold)
+    for j in jumps:
+        log.warning(
+            "posting quality: %.0f%% of %s postings lack a %s (last run %.0f%%): a parser regression?",
+            100 * j.after,
+            source,
+            j.field,
+            100 * j.before,
+        )
+    block = PostingQuality(
+        source=source,  # validated against SourceType
+        rows=q.rows,
+        missingTitle=q.missing["title"],
+        missingUrl=q.missing["url"],
+        missingLocation=q.missing["location"],
+        missingDate=q.missing["date"],
+        jumps=[QualityJump(field=j.field, before=j.before, after=j.after) for j in jumps],
+    )
+    return block, q.doc()
 
 
 async def execute(
@@ -149,7 +209,19 @@ async def execute(
         max_pages=settings.scrape_max_pages,
         max_details=settings.scrape_max_detail_pages,
         description_limit=settings.scrape_max_description_chars,
+        now=now,
     )
+    try:
+        ctx = await resolve(ctx)
+    except DetectError as e:
+        return Outcome(RunSummary(errors=[str(e)[:500]]), failed=f"invalid source: {e}")
+    ref = ctx.ref
+    record = await boards.find(db, source=ref.type, board=ref.board)
+    if settings.scrape_conditional_requests:
+        ctx.validators = {
+            url: Validators(etag=v["etag"], last_modified=v["lastModified"])
+            for url, v in boards.conditional_of(record, parser_version=PARSER_VERSION).items()
+        }
     log.info("fetching %s board %s", ref.type, ref.board)
     found = await fetch_postings(ctx)
     errors.extend(found.errors)
@@ -157,20 +229,46 @@ async def execute(
         return Outcome(RunSummary(errors=errors[:50]), failed=f"{ref.type} source failed: {found.errors[0]}")
 
     source = found.postings[0].source if found.postings else ref.type  # "html" after a JSON-LD fallback
-    stored = await postings.load_states(db, source=source, board=ref.board)
-    diff = classify(found.postings, stored.states, complete=found.complete)
-    errors.extend(f"duplicate posting id {d}" for d in diff.duplicates[:10])
-    await postings.save(
-        db,
-        source=source,
-        board=ref.board,
-        upserts=[_posting_doc(p) for p in (*diff.new, *diff.changed)],
-        closed_ids=diff.closed,
-        company_id=spec.company_id,
-        target=inputs.target,
-        now=now,
-        ids=stored.ids,
-    )
+    posting_quality: PostingQuality | None = None
+    record_extra: dict[str, Any] = {}  # a 304 keeps the stored validators and quality baseline
+    if found.not_modified:  # nothing to parse or write: the stored open postings are the board
+        docs = await postings.find(db, source=source, board=ref.board)
+        current = [
+            p
+            for d in docs
+            if d.get("status") == postings.OPEN and (p := _posting_from_doc(source, ref.board, d))
+        ]
+        diff = Diff(unchanged=current)
+        log.info("board unchanged (HTTP 304): %d stored open postings", len(current))
+    else:
+        posting_quality, quality_doc = _quality(
+            found, source, (record or {}).get("quality"), threshold=settings.scrape_quality_jump
+        )
+        stored = await postings.load_states(db, source=source, board=ref.board)
+        diff = classify(found.postings, stored.states, complete=found.complete)
+        errors.extend(f"duplicate posting id {d}" for d in diff.duplicates[:10])
+        await postings.save(
+            db,
+            source=source,
+            board=ref.board,
+            upserts=[_posting_doc(p) for p in (*diff.new, *diff.changed)],
+            closed_ids=diff.closed,
+            company_id=spec.company_id,
+            target=inputs.target,
+            now=now,
+            ids=stored.ids,
+        )
+        clean = found.complete and not found.errors  # else the next run must read the whole board again
+        record_extra = {
+            "conditional": [
+                {"url": url, "etag": v.etag, "lastModified": v.last_modified}
+                for url, v in found.validators.items()
+            ]
+            if clean
+            else [],
+            "parser_version": PARSER_VERSION,
+            "quality": quality_doc,
+        }
     await boards.record_fetch(
         db,
         source=source,
@@ -178,8 +276,9 @@ async def execute(
         target=inputs.target,
         company_id=spec.company_id,
         open_postings=len(diff.current),
-        complete=found.complete,
+        complete=found.complete or found.not_modified,
         now=now,
+        **record_extra,
     )
     log.info(
         "postings: %d found, %d new, %d changed, %d closed",
@@ -254,7 +353,11 @@ async def execute(
         model=scorer.model if scorer else None,
         durationSeconds=round(time.monotonic() - started, 3),
         errors=[e[:500] for e in errors[:50]],
+        quality=posting_quality,
+        notModified=found.not_modified,
     )
+    if found.not_modified:
+        notes.insert(0, "board unchanged (HTTP 304)")
     return Outcome(summary, failed=mo.fatal, notes=notes)
 
 
@@ -268,6 +371,11 @@ def _message(summary: RunSummary, failed: str | None, notes: list[str]) -> str:
     )
     if summary.errors:
         text += f"; {len(summary.errors)} errors"
+    if summary.quality:
+        text += "".join(
+            f"; quality: {j.after:.0%} lack a {j.field} (last run {j.before:.0%})"
+            for j in summary.quality.jumps
+        )
     return "; ".join([text, *notes])
 
 

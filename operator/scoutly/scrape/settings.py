@@ -96,6 +96,18 @@ class ScrapeSettings(BaseSettings):
     scrape_max_description_chars: int = Field(
         20_000, ge=100, description="Description text kept per posting (longer text is cut)."
     )
+    scrape_conditional_requests: bool = Field(
+        True,
+        description="Ask boards that are one response conditionally (If-None-Match / If-Modified-Since with "
+        "what the last complete run stored); an unchanged board answers 304 and is not parsed.",
+    )
+    scrape_quality_jump: float = Field(
+        0.25,
+        gt=0,
+        le=1,
+        description="Rise in the share of postings lacking a title, URL, location or date (0..1, since the "
+        "board's previous run) that the run summary reports as a quality jump (metric and warning Event).",
+    )
 
     # -- matching -----------------------------------------------------------------------------------
     openai_api_key: SecretStr | None = Field(

@@ -3,6 +3,7 @@ the shapes the real services use. Driven through the real httpx and openai clien
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 from collections.abc import AsyncIterator, Callable
@@ -41,6 +42,9 @@ class Board:
     throttle_once: set[str] = field(default_factory=set)  # paths answering 429 once
     retry_after: str = "2"
     hits: dict[str, int] = field(default_factory=dict)
+    statuses: list[int] = field(default_factory=list)  # of the Greenhouse list, in order
+    bytes_sent: int = 0  # body bytes of every Greenhouse list response
+    etags: bool = True  # the Greenhouse list sends an ETag and answers a matching If-None-Match with 304
     robots: str | None = "User-agent: *\nDisallow: /private/\n"
     extra_routes: dict[str, Callable[[], web.Response]] = field(default_factory=dict)
 
@@ -105,9 +109,19 @@ def board_app(board: Board) -> web.Application:
         return None
 
     async def greenhouse(request: web.Request) -> web.Response:
-        return await count(request) or web.json_response(
-            {"jobs": board.greenhouse, "meta": {"total": len(board.greenhouse)}}
-        )
+        early = await count(request)
+        if early is not None:
+            return early
+        body = json.dumps({"jobs": board.greenhouse, "meta": {"total": len(board.greenhouse)}}).encode()
+        headers = {}
+        if board.etags:
+            headers["ETag"] = 'W/"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+            if request.headers.get("If-None-Match") == headers["ETag"]:
+                board.statuses.append(304)
+                return web.Response(status=304, headers=headers)
+        board.statuses.append(200)
+        board.bytes_sent += len(body)
+        return web.Response(body=body, content_type="application/json", headers=headers)
 
     async def lever(request: web.Request) -> web.Response:
         return await count(request) or web.json_response(

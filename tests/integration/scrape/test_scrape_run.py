@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +17,6 @@ from pymongo.asynchronous.database import AsyncDatabase
 from scoutly.scrape.run import run
 from scoutly.scrape.settings import SOURCE_TYPES, ScrapeSettings
 from scoutly.store import boards, matches, postings
-from scoutly.testing.env import LocalEnv
 from tests.integration.scrape.fakes import Board, FakeOpenAI, board_app, gh_job, serve
 
 pytestmark = pytest.mark.mongo
@@ -45,12 +43,6 @@ async def llm() -> AsyncIterator[tuple[FakeOpenAI, str]]:
     fake = FakeOpenAI()
     async with serve(fake.app()) as url:
         yield fake, url
-
-
-@pytest.fixture
-def mongo_uri(local_env: LocalEnv, mongo_db: DB) -> str:
-    base = os.environ.get("SCOUTLY_TEST_MONGODB_URI") or local_env.mongo_uri
-    return f"{base.rstrip('/')}/{mongo_db.name}"
 
 
 async def _seed_users(db: DB) -> None:

@@ -17,6 +17,11 @@ from scoutly.scrape.sources import (
     workday,
 )
 from scoutly.scrape.sources.base import Source, SourceContext, SourceResult
+from scoutly.scrape.sources.resolve import resolve
+
+PARSER_VERSION = 2
+"""Bumped whenever a source reads a response differently: validators stored by an older parser are then
+ignored, so every board is read in full once by the new one (a 304 would otherwise hide what it now sees)."""
 
 SOURCES: dict[str, Source] = {
     "greenhouse": greenhouse.fetch,
@@ -33,7 +38,8 @@ SOURCES: dict[str, Source] = {
 
 
 async def fetch_postings(ctx: SourceContext) -> SourceResult:
-    """Postings of the target's board; a career page where no JobPosting was found falls back to plain HTML."""
+    """Postings of the target's board (`ctx` as `resolve` returned it); a career page where no JobPosting
+    was found falls back to plain HTML."""
     res = await SOURCES[ctx.ref.type](ctx)
     if ctx.ref.type == "jsonld" and not res.postings:
         html_ctx = dataclasses.replace(ctx, ref=dataclasses.replace(ctx.ref, type="html"))
@@ -41,4 +47,4 @@ async def fetch_postings(ctx: SourceContext) -> SourceResult:
     return res
 
 
-__all__ = ["SOURCES", "SourceContext", "SourceResult", "fetch_postings"]
+__all__ = ["PARSER_VERSION", "SOURCES", "SourceContext", "SourceResult", "fetch_postings", "resolve"]

@@ -16,7 +16,9 @@ from scoutly.scrape.text import clean_text
 async def fetch(ctx: SourceContext) -> SourceResult:
     res = SourceResult()
     try:
-        page = await ctx.fetcher.get(ctx.ref.url, html=True)
+        page = ctx.prefetched.get(ctx.ref.url) or await ctx.fetcher.get(ctx.ref.url, html=True)
+        if isinstance(page, FetchError):
+            raise page
     except FetchError as e:
         res.fail(f"career page: {e}")
         return res

@@ -15,9 +15,9 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 from selectolax.lexbor import LexborHTMLParser
 
 from scoutly.scrape.fetch import FetchError
-from scoutly.scrape.models import Salary
-from scoutly.scrape.sources.base import SourceContext, SourceResult, dig
-from scoutly.scrape.text import as_str, html_to_text, parse_time
+from scoutly.scrape.models import EMPLOYMENT_TYPES, Salary
+from scoutly.scrape.sources.base import SourceContext, SourceResult, dig, place
+from scoutly.scrape.text import as_number, as_str, html_to_text, parse_time
 
 _WRAPPERS = re.compile(r"^\s*(<!--|<!\[CDATA\[|//\s*<!\[CDATA\[)|(-->|\]\]>|//\s*\]\]>)\s*$")
 JOB_LINK = re.compile(r"/(jobs?|careers?|positions?|openings?|vacanc(y|ies)|stellen?)(/|$|\?|-)", re.I)
@@ -61,21 +61,20 @@ def extract(page_html: str, page: str) -> tuple[list[dict[str, Any]], list[str],
     return found, errors, tree
 
 
-def _location(jp: dict[str, Any]) -> str | None:
+def _place(loc: Any) -> str | None:
+    addr = dig(loc, "address")
+    if isinstance(addr, str):
+        return addr
+    if isinstance(loc, str):
+        return loc
+    country = dig(addr, "addressCountry")
+    country = dig(country, "name") if isinstance(country, dict) else country
+    return place(*(dig(addr, k) for k in ("addressLocality", "addressRegion")), country)
+
+
+def _locations(jp: dict[str, Any]) -> list[str | None]:
     locs = jp.get("jobLocation")
-    out = []
-    for loc in locs if isinstance(locs, list) else [locs]:
-        addr = dig(loc, "address")
-        if isinstance(addr, str):
-            out.append(addr)
-            continue
-        country = dig(addr, "addressCountry")
-        country = dig(country, "name") if isinstance(country, dict) else country
-        bits = [as_str(dig(addr, k)) for k in ("addressLocality", "addressRegion")] + [as_str(country)]
-        text = ", ".join(b for b in bits if b)
-        if text:
-            out.append(text)
-    return "; ".join(out)[:500] or None
+    return [_place(loc) for loc in (locs if isinstance(locs, list) else [locs])]
 
 
 def _salary(jp: dict[str, Any]) -> Salary | None:
@@ -86,48 +85,71 @@ def _salary(jp: dict[str, Any]) -> Salary | None:
     lo = hi = None
     unit = None
     if isinstance(value, dict):
-        lo, hi = value.get("minValue"), value.get("maxValue")
+        lo, hi = as_number(value.get("minValue")), as_number(value.get("maxValue"))
         if lo is None and hi is None:
-            lo = hi = value.get("value")
+            lo = hi = as_number(value.get("value"))
         unit = as_str(value.get("unitText"))
-    elif isinstance(value, int | float):
-        lo = hi = value
-    lo = lo if isinstance(lo, int | float) else None
-    hi = hi if isinstance(hi, int | float) else None
+    else:
+        lo = hi = as_number(value)
     if lo is None and hi is None:
         return None
     return Salary(min=lo, max=hi, currency=as_str(base.get("currency"), 10), interval=unit)
 
 
-def _native_id(jp: dict[str, Any], url: str | None) -> str | None:
+def native_id(jp: dict[str, Any]) -> str | None:
+    """The posting's own identifier: `identifier` as text, or a PropertyValue's `value`. Never its
+    `name`: that is the issuing organisation (schema.org), the same on every posting of the employer."""
     ident = jp.get("identifier")
+    if isinstance(ident, list):
+        ident = next((i for i in ident if isinstance(i, dict | str | int)), None)
     if isinstance(ident, dict):
-        ident = ident.get("value") or ident.get("name")
-    return as_str(ident, 300) or url
+        ident = ident.get("value")
+    return as_str(ident, 300)
 
 
-def add_posting(res: SourceResult, ctx: SourceContext, jp: dict[str, Any], page_url: str) -> None:
-    url = as_str(jp.get("url"), 2000)
-    url = urljoin(page_url, url) if url else page_url
-    emp = jp.get("employmentType")
-    loc_type = jp.get("jobLocationType")
-    res.add(
-        ctx,
-        _native_id(jp, url),
-        title=as_str(jp.get("title")),
-        location=_location(jp),
-        remote=True if isinstance(loc_type, str) and loc_type.upper() == "TELECOMMUTE" else None,
-        department=as_str(jp.get("occupationalCategory")),
-        employment_type=", ".join(e for e in emp if isinstance(e, str))
-        if isinstance(emp, list)
-        else as_str(emp),
-        salary=_salary(jp),
-        url=url,
-        description=html_to_text(
-            as_str(jp.get("description"), 10**7), unescape=True, limit=ctx.description_limit
-        ),
-        posted_at=parse_time(jp.get("datePosted")),
-    )
+def _employment(jp: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(schema.org type, label) of `employmentType` (a string or a list)."""
+    raw = jp.get("employmentType")
+    values = [v for v in (raw if isinstance(raw, list) else [raw]) if isinstance(v, str) and v.strip()]
+    if not values:
+        return None, None
+    canonical = next((v.strip().upper() for v in values if v.strip().upper() in EMPLOYMENT_TYPES), None)
+    return canonical, ", ".join(values)
+
+
+def add_postings(res: SourceResult, ctx: SourceContext, found: list[tuple[dict[str, Any], str]]) -> None:
+    """Add every (JobPosting, page URL). A posting without its own identifier, or whose identifier other
+    postings (another URL and title) share, is keyed by its URL."""
+    rows = []
+    for jp, page_url in found:
+        url = as_str(jp.get("url"), 2000)
+        rows.append((jp, urljoin(page_url, url) if url else page_url, native_id(jp)))
+    claims: dict[str, set[tuple[str, str | None]]] = {}
+    for jp, url, ident in rows:
+        if ident:
+            claims.setdefault(ident, set()).add((url, as_str(jp.get("title"))))
+    for jp, url, ident in rows:
+        shared = ident is not None and len(claims[ident]) > 1
+        etype, label = _employment(jp)
+        loc_type = jp.get("jobLocationType")
+        types = loc_type if isinstance(loc_type, list) else [loc_type]
+        remote = any(isinstance(t, str) and t.upper() == "TELECOMMUTE" for t in types)
+        res.add(
+            ctx,
+            url if shared or not ident else ident,
+            title=as_str(jp.get("title")),
+            locations=_locations(jp),
+            workplace="remote" if remote else "unknown",
+            department=as_str(jp.get("occupationalCategory")),
+            employment_type=etype,
+            employment_label=label,
+            salary=_salary(jp),
+            url=url,
+            description=html_to_text(
+                as_str(jp.get("description"), 10**7), unescape=True, limit=ctx.description_limit
+            ),
+            posted_at=parse_time(jp.get("datePosted")),
+        )
 
 
 def job_links(tree: LexborHTMLParser, page_url: str) -> list[str]:
@@ -151,19 +173,20 @@ def job_links(tree: LexborHTMLParser, page_url: str) -> list[str]:
 async def fetch(ctx: SourceContext) -> SourceResult:
     res = SourceResult()
     try:
-        page = await ctx.fetcher.get(ctx.ref.url, html=True)
+        page = ctx.prefetched.get(ctx.ref.url) or await ctx.fetcher.get(ctx.ref.url, html=True)
+        if isinstance(page, FetchError):
+            raise page
     except FetchError as e:
         res.fail(f"list page: {e}")
         return res
-    found, errors, tree = extract(page.text(), "list page")
-    for err in errors:
-        res.errors.append(err)
-    for jp in found:
-        add_posting(res, ctx, jp, ctx.ref.url)
-    seen = {p.url for p in res.postings}
-    links = [u for u in job_links(tree, ctx.ref.url) if u not in seen]
+    jps, errors, tree = extract(page.text(), "list page")
+    res.errors.extend(errors)
+    found = [(jp, ctx.ref.url) for jp in jps]
+    listed = {urljoin(ctx.ref.url, u) for jp in jps if (u := as_str(jp.get("url"), 2000))}
+    links = [u for u in job_links(tree, ctx.ref.url) if u not in listed]
     if len(links) > ctx.max_details:
         res.fail(f"{len(links) - ctx.max_details} detail pages over the cap skipped")
+    pages: dict[str, list[dict[str, Any]]] = {}
 
     async def detail(url: str) -> None:
         try:
@@ -176,8 +199,9 @@ async def fetch(ctx: SourceContext) -> SourceResult:
             res.errors.extend(errs)
             if not jps:
                 res.complete = False  # a posting may hide in the broken script
-        for jp in jps:
-            add_posting(res, ctx, jp, url)
+        pages[url] = jps
 
     await asyncio.gather(*(detail(u) for u in links[: ctx.max_details]))
+    found += [(jp, url) for url in links if url in pages for jp in pages[url]]  # page order, not finish order
+    add_postings(res, ctx, found)
     return res

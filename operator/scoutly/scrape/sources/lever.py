@@ -1,17 +1,23 @@
-"""Lever postings API (`mode=json`): one list, times in epoch milliseconds."""
+"""Lever Postings API (`GET /v0/postings/{site}?mode=json`, github.com/lever/postings-api): one list of
+every open posting; times in epoch milliseconds. `categories.allLocations` lists every place a posting is
+open in (`categories.location` is the primary one); `workplaceType` is on-site, remote, hybrid or
+unspecified."""
 
 from __future__ import annotations
 
 from scoutly.scrape.fetch import FetchError
 from scoutly.scrape.models import Salary
-from scoutly.scrape.sources.base import SourceContext, SourceResult, dig, items, location_is_remote
-from scoutly.scrape.text import as_str, clean_text, html_to_text, parse_time
+from scoutly.scrape.sources.base import SourceContext, SourceResult, dig, get_listing, items
+from scoutly.scrape.text import as_str, clean_text, html_to_text, parse_time, workplace_in, workplace_of
 
 
 async def fetch(ctx: SourceContext) -> SourceResult:
     res = SourceResult()
     try:
-        data = (await ctx.fetcher.get(f"{ctx.ref.api}/v0/postings/{ctx.ref.board}?mode=json")).json()
+        resp = await get_listing(ctx, res, f"{ctx.ref.api}/v0/postings/{ctx.ref.board}?mode=json")
+        if resp is None:
+            return res
+        data = resp.json()
     except FetchError as e:
         res.fail(f"lever list: {e}")
         return res
@@ -36,16 +42,18 @@ async def fetch(ctx: SourceContext) -> SourceResult:
                 currency=as_str(sal.get("currency")),
                 interval=as_str(sal.get("interval")),
             )
-        location = as_str(dig(job, "categories", "location"))
-        workplace = as_str(job.get("workplaceType"))
+        primary = as_str(dig(job, "categories", "location"))
+        every = dig(job, "categories", "allLocations")
+        places = [primary, *(every if isinstance(every, list) else [])]
+        workplace = workplace_of(job.get("workplaceType"))
         res.add(
             ctx,
             job.get("id"),
             title=as_str(job.get("text")),
-            location=location,
-            remote=True if workplace == "remote" else location_is_remote(location),
+            locations=places,
+            workplace=workplace if workplace != "unknown" else workplace_in(primary),
             department=as_str(dig(job, "categories", "department")) or as_str(dig(job, "categories", "team")),
-            employment_type=as_str(dig(job, "categories", "commitment")),
+            employment_label=as_str(dig(job, "categories", "commitment")),
             salary=salary,
             url=as_str(job.get("hostedUrl"), 2000),
             description=clean_text("\n\n".join(p for p in parts if p), limit=ctx.description_limit),
