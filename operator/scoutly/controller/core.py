@@ -23,6 +23,7 @@ from scoutly import metrics
 from scoutly.api import models as m
 from scoutly.api.summary import RunSummary, parse_summary
 from scoutly.config import OperatorSettings
+from scoutly.controller.companies import CompanyChange, CompanyFeed
 from scoutly.controller.events import post_event
 from scoutly.controller.jobs import (
     CONTAINER,
@@ -32,16 +33,17 @@ from scoutly.controller.jobs import (
     JobPhase,
     JobView,
     build_job,
+    iso,
     job_view,
+    parse_time,
 )
-from scoutly.controller.mirror import Mirror, MirrorWrite
+from scoutly.controller.mirror import JobStage, Mirror, MirrorWrite
 from scoutly.controller.state import Policy, TargetView, target_view
-from scoutly.controller.status import apply_outcome, desired_status, status_patch
+from scoutly.controller.status import apply_outcome, desired_status, failure_text, status_patch
 from scoutly.faults import crash_point
 from scoutly.kube.client import ApiError, KubeClient, ns_path
 from scoutly.scheduling.due import dispatch_key, job_name, should_dispatch
 from scoutly.store import jobqueues
-from scoutly.store.jobqueues import QueueStatus
 
 log = logging.getLogger("scoutly.controller")
 Clock = Callable[[], datetime]
@@ -94,6 +96,10 @@ class Controller:
         self.last_event: float = 0.0
         self.target_events = 0
         self.leading: Callable[[], bool] = lambda: True  # replaced by the Lease elector in HA mode
+        # the app's companies.lastSuccessfulScrape (controller/companies.py); None without MongoDB
+        self.companies: CompanyFeed | None = None
+        self._company_targets: dict[str, set[str]] = defaultdict(set)  # company key -> target keys
+        self._company_of: dict[str, str] = {}  # target key -> company key
         metrics.max_concurrent.set(settings.max_concurrent)
 
     # -- feeding the queue --------------------------------------------------------------------------
@@ -151,11 +157,13 @@ class Controller:
                     view = target_view(body, None)
                     self._adopt_known_jobs(view, jobs.pop(key, []))
                     self.targets[key] = view
+                    self._index_company(view)
                     self._schedule(view)
         for target, rest in jobs.items():  # their target is gone or not listed yet: kept for its event
             for job in rest:
                 self.orphan_jobs[target][job.name] = job
         metrics.active_scrapes.set(len(self.active))
+        await self._load_company_history()
         self.ready.set()
 
     def _adopt_known_jobs(self, view: TargetView, known_jobs: Iterable[JobView]) -> None:
@@ -180,6 +188,7 @@ class Controller:
         if event_type == "DELETED":
             view = self.targets.pop(key, None)
             self._waiting.discard(key)
+            self._unindex_company(key)
             if self.settings.metrics_per_target:
                 with contextlib.suppress(KeyError):
                     metrics.target_last_success.remove(*key.split("/", 1))
@@ -191,7 +200,9 @@ class Controller:
             if previous is None or previous.uid != view.uid:
                 view.jobs.update(self.orphan_jobs.pop(key, {}))
                 self._adopt_known_jobs(view, known_jobs)
+                self._seed_last_scrape(view)
             self.targets[key] = view
+            self._index_company(view)
             if not self.leading():  # a standby keeps its state warm and writes nothing
                 self._schedule(view)
                 return
@@ -243,7 +254,7 @@ class Controller:
             if view:
                 view.jobs.pop(job.name, None)
             self.orphan_jobs.get(job.target, {}).pop(job.name, None)
-            self.mirror.forget(job.name)
+            self.mirror.forget(job.namespace, job.name)
             self._wake.set()
             return
         if job.terminal or job.deleting:
@@ -261,7 +272,7 @@ class Controller:
             if not self.leading():
                 return
             if job.phase is JobPhase.RUNNING and not job.deleting:
-                self.mirror.submit(self._mirror_write(job, view, QueueStatus.PROCESSING))
+                self.mirror.submit(self._mirror_write(job, view, JobStage.RUNNING))
             if job.terminal or job.deleting:
                 await self._finish(job, view)
             elif view is not None and (previous is None or previous.phase is not job.phase):
@@ -288,9 +299,128 @@ class Controller:
             return None
         view = target_view(body, None)
         view.jobs.update(self.orphan_jobs.pop(job.target, {}))
+        self._seed_last_scrape(view)
         self.targets[job.target] = view
+        self._index_company(view)
         self._schedule(view)
         return view
+
+    # -- the app's scrape history (companies.lastSuccessfulScrape) ------------------------------------
+    def _company_key(self, view: TargetView) -> str | None:
+        ref = view.spec.companyId if view.spec else None
+        if not ref:
+            return None
+        return self.companies.key(ref) if self.companies is not None else f"ref:{ref}"
+
+    def _index_company(self, view: TargetView) -> None:
+        """Targets by the company they name (one active scrape per company; its history feeds them)."""
+        key = self._company_key(view)
+        old = self._company_of.get(view.key)
+        if old == key:
+            return
+        if old is not None:
+            self._company_targets[old].discard(view.key)
+            if not self._company_targets[old]:
+                del self._company_targets[old]
+        if key is None:
+            self._company_of.pop(view.key, None)
+        else:
+            self._company_of[view.key] = key
+            self._company_targets[key].add(view.key)
+
+    def _unindex_company(self, target_key: str) -> None:
+        old = self._company_of.pop(target_key, None)
+        if old is not None:
+            self._company_targets[old].discard(target_key)
+            if not self._company_targets[old]:
+                del self._company_targets[old]
+
+    def _company_busy(self, view: TargetView) -> bool:
+        """Another target of the same company has a Job running (or one whose outcome is unrecorded):
+        like the app's own guard, one company is scraped by one Job at a time."""
+        key = self._company_of.get(view.key)
+        if key is None:
+            return False
+        for other in self._company_targets.get(key, ()):
+            o = self.targets.get(other)
+            if other != view.key and o is not None and (o.active_jobs or o.unrecorded_jobs):
+                return True
+        return False
+
+    def _set_last_scrape(self, view: TargetView, at: datetime | None) -> None:
+        """Schedule the target from `at` (from the app's history): status, NEXT SCRAPE, the due-queue."""
+        value = iso(at) if at is not None else None
+        if view.status.get("lastSuccessfulScrape") == value:
+            return
+        view.status = {**view.status, "lastSuccessfulScrape": value}
+        view.remember_last_scrape(value)
+        self._status_soon(view.key)
+        self._schedule(view)
+
+    def _seed_last_scrape(self, view: TargetView) -> None:
+        """A target new to the operator (or re-created) without a last scrape of its own takes its
+        company's: a company the app scraped 2 h ago is not due again at once."""
+        if self.companies is None or view.spec is None or not view.spec.companyId:
+            return
+        if view.status.get("lastSuccessfulScrape"):
+            return
+        known, at = self.companies.last_scrape(view.spec.companyId)
+        if not known:
+            self.companies.kick()  # a company newer than the last read: read again now
+        elif at is not None:
+            view.status = {**view.status, "lastSuccessfulScrape": iso(at)}
+            view.remember_last_scrape(iso(at))
+
+    def _adopt_newer(self, views: list[TargetView], at: datetime | None) -> None:
+        """The company's value where it is newer than every one of its targets' own (someone else
+        scraped it: the app's worker, or an operator that lost its status), and for targets with none."""
+        if at is None:
+            return
+        own = [t for t in (parse_time(v.status.get("lastSuccessfulScrape")) for v in views) if t is not None]
+        newest = max(own, default=None)
+        for v in views:
+            if newest is None or at > newest or not v.status.get("lastSuccessfulScrape"):
+                self._set_last_scrape(v, at)
+
+    def _views_of_company(self, key: str) -> list[TargetView]:
+        return [v for k in self._company_targets.get(key, ()) if (v := self.targets.get(k)) is not None]
+
+    async def _load_company_history(self) -> None:
+        """The first read of the app's history, before the first dispatch (a failure is logged: the
+        targets are then scheduled from their status alone until the next read works)."""
+        if self.companies is None:
+            return
+        try:
+            await self.companies.refresh()
+        except Exception as e:  # MongoDB down: scheduling must go on
+            log.warning("could not read the app's companies.lastSuccessfulScrape at start: %s", e)
+            return
+        for view in self.targets.values():
+            self._index_company(view)  # company slugs resolve only now
+        for key in list(self._company_targets):
+            known, at = self.companies.last_scrape(key if not key.startswith("ref:") else key[4:])
+            if known:
+                self._adopt_newer(self._views_of_company(key), at)
+
+    def on_company_changes(self, changes: list[CompanyChange]) -> None:
+        """The periodic read found companies changed (edits: every target of the company follows) or
+        new (their targets take the value unless they have a newer one)."""
+        for change in changes:
+            views = self._views_of_company(str(change.oid))
+            if change.first_seen:
+                for v in views:  # slug-named targets whose company was unknown until now
+                    self._index_company(v)
+                self._adopt_newer(self._views_of_company(str(change.oid)), change.at)
+            else:
+                for v in views:
+                    log.info(
+                        "company %s: lastSuccessfulScrape edited to %s, %s reschedules",
+                        change.oid,
+                        iso(change.at) if change.at else None,
+                        v.key,
+                    )
+                    self._set_last_scrape(v, change.at)
+        self._wake.set()
 
     # -- outcomes -----------------------------------------------------------------------------------
     async def _finish(self, job: JobView, view: TargetView | None) -> None:
@@ -328,7 +458,8 @@ class Controller:
                     now=self.clock(),
                     message=self._outcome_message(job, summary, summary_error),
                 )
-        write = self._mirror_write(job, view, QueueStatus.COMPLETED if ok else QueueStatus.FAILED)
+        write = self._mirror_write(job, view, JobStage.SUCCEEDED if ok else JobStage.FAILED)
+        write.error = None if ok else failure_text(job, summary, summary_error)
         if summary is not None:
             write.result = summary.model_dump(mode="json")
         done = self.mirror.submit(write)
@@ -414,23 +545,21 @@ class Controller:
                     f"{summary.matches} matches, {summary.tokens.total} tokens"
                 )
             return f"Job {job.name} succeeded" + (f" ({summary_error})" if summary_error else "")
-        return f"Job {job.name} failed: {job.reason or 'Unknown'}" + (
-            f": {job.message}" if job.message else ""
-        )
+        return f"Job {job.name} failed: {failure_text(job, summary, summary_error)}"
 
-    def _mirror_write(self, job: JobView, view: TargetView | None, status: QueueStatus) -> MirrorWrite:
+    def _mirror_write(self, job: JobView, view: TargetView | None, stage: JobStage) -> MirrorWrite:
         company = view.spec.companyId if view and view.spec else None
+        at = job.finish if stage.terminal else job.start if stage is JobStage.RUNNING else job.created
         return MirrorWrite(
             job_name=job.name,
+            namespace=job.namespace,
             target=job.target,
-            company_id=company,
+            company_ref=company,
             created_at=job.created or self.clock(),
-            status=status,
-            at=(job.finish if status in (QueueStatus.COMPLETED, QueueStatus.FAILED) else None)
-            or self.clock(),
-            attempts=job.attempts,
+            stage=stage,
+            at=at or self.clock(),
+            retries=max(0, job.attempts - 1),
             reason=job.reason,
-            error=job.message if status is QueueStatus.FAILED else None,
             scheduled_for=job.scheduled,
         )
 
@@ -475,6 +604,7 @@ class Controller:
     # -- status -------------------------------------------------------------------------------------
     async def _sync_status(self, view: TargetView) -> None:
         desired = desired_status(view, self.policy, self.clock())
+        view.remember_last_scrape(desired.get("lastSuccessfulScrape"))  # its echoes are no edits
         patch = status_patch(view.observed, desired)
         if patch is None:
             return
@@ -540,7 +670,8 @@ class Controller:
 
     # -- dispatch -----------------------------------------------------------------------------------
     def _collect_due(self, now: datetime) -> None:
-        while self._heap and self._heap[0][0] <= now:
+        # strictly after the due time: the seed's `hoursSinceLastScrape > cooldownHours`
+        while self._heap and self._heap[0][0] < now:
             _, _, key = heapq.heappop(self._heap)
             if key in self.targets:
                 self._waiting.add(key)
@@ -561,9 +692,20 @@ class Controller:
             ):
                 self._waiting.discard(key)  # its next due time is in the heap already
                 continue
+            if self._company_busy(view):
+                continue  # stays waiting: the other target's Job event wakes the dispatcher
             ready.append(view)
         ready.sort(key=lambda v: dispatch_key(rank=v.rank, due=v.due(self.policy)))
-        return ready
+        one_per_company: list[TargetView] = []
+        companies: set[str] = set()
+        for view in ready:
+            company = self._company_of.get(view.key)
+            if company is not None and company in companies:
+                continue  # a higher-ranked target of the same company goes first
+            if company is not None:
+                companies.add(company)
+            one_per_company.append(view)
+        return one_per_company
 
     async def run_dispatcher(self) -> None:
         await self.ready.wait()
@@ -676,7 +818,7 @@ class Controller:
             metrics.dispatch_lag.observe(
                 max(0.0, ((job.created or now) - due).total_seconds()) if manual is None else 0.0
             )
-            self.mirror.submit(self._mirror_write(job, view, QueueStatus.PENDING))
+            self.mirror.submit(self._mirror_write(job, view, JobStage.CREATED))
             status = dict(view.status)
             status["lastScheduleTime"] = created["metadata"].get("creationTimestamp")
             if manual is not None:
