@@ -22,7 +22,6 @@ from scoutly.sync.plan import (
     plan_sync,
     target_name,
 )
-
 from tests import appdata
 
 C1, C2, C3 = "65f0000000000000000000c1", "65f0000000000000000000c2", "65f0000000000000000000c3"
