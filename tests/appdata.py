@@ -25,8 +25,13 @@ Doc = dict[str, Any]
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
+def ms(at: datetime) -> datetime:
+    """BSON dates hold milliseconds: what a document reads back as."""
+    return at.replace(microsecond=at.microsecond // 1000 * 1000)
+
+
 def _stamps(at: datetime) -> Doc:
-    return {"createdAt": at, "updatedAt": at, "__v": 0}
+    return {"createdAt": ms(at), "updatedAt": ms(at), "__v": 0}
 
 
 def company(
@@ -56,7 +61,7 @@ def company(
         **_stamps(at),
     }
     if last_scrape is not None:
-        doc["lastSuccessfulScrape"] = last_scrape
+        doc["lastSuccessfulScrape"] = ms(last_scrape)
     if ranking is not None:
         doc["ranking"] = ranking
     return doc
@@ -141,7 +146,7 @@ def app_queue_doc(c: Doc, status: str = "pending", *, at: datetime = T0, legacy:
     if legacy:
         doc["lastAttemptAt"] = None
     if status == "processing":
-        doc["lastAttemptAt"] = at
+        doc["lastAttemptAt"] = ms(at)
     return doc
 
 

@@ -160,7 +160,9 @@ class Mirror:
     async def _company(self, db: Database, ref: str | None) -> ObjectId | None:
         if not ref:
             return None
-        oid = self._companies.get(ref)
+        # an _id spelled out is used as it is (the app's documents only need a companyId of the right
+        # type); a companyID slug is looked up once
+        oid = self._companies.get(ref) or companies.oid_of(ref)
         if oid is None:
             oid = await self._resolve(db, ref)
             if oid is not None:

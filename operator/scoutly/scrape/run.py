@@ -501,17 +501,20 @@ async def record_result(
     db: Database, settings: ScrapeSettings, inputs: Inputs, summary: RunSummary, now: datetime
 ) -> None:
     """The run summary into the Job's `jobqueues` document (written by the controller too, in any
-    order). Only for a target naming a company of the app: the app's queue documents need one."""
-    company = await companies.resolve(db, inputs.spec.company_id) if inputs.spec.company_id else None
-    if company is None:
+    order). Only for a target naming a company (the app's queue documents need a companyId): an `_id`
+    spelled out is used as it is, as the controller does; a `companyID` slug is looked up."""
+    ref = inputs.spec.company_id
+    if not ref:
         return
+    oid = companies.oid_of(ref)
+    if oid is None:
+        found = await companies.resolve(db, ref)
+        if found is None:
+            return
+        oid = found.oid
     namespace = inputs.target.split("/", 1)[0]
     job = jobqueues.JobRef(
-        namespace=namespace,
-        job_name=settings.job_name,
-        target=inputs.target,
-        company=company.oid,
-        created_at=now,
+        namespace=namespace, job_name=settings.job_name, target=inputs.target, company=oid, created_at=now
     )
     await jobqueues.record_result(db, job=job, result=summary.model_dump(), now=now)
 
