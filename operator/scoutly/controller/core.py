@@ -272,7 +272,9 @@ class Controller:
             if not self.leading():
                 return
             if job.phase is JobPhase.RUNNING and not job.deleting:
-                self.mirror.submit(self._mirror_write(job, view, JobStage.RUNNING))
+                # its claim again: lost when the operator crashed right after creating the Job (the
+                # mirror skips it when stored already)
+                self.mirror.submit(self._mirror_write(job, view, JobStage.CREATED))
             if job.terminal or job.deleting:
                 await self._finish(job, view)
             elif view is not None and (previous is None or previous.phase is not job.phase):
@@ -549,7 +551,7 @@ class Controller:
 
     def _mirror_write(self, job: JobView, view: TargetView | None, stage: JobStage) -> MirrorWrite:
         company = view.spec.companyId if view and view.spec else None
-        at = job.finish if stage.terminal else job.start if stage is JobStage.RUNNING else job.created
+        at = job.finish if stage.terminal else job.created
         return MirrorWrite(
             job_name=job.name,
             namespace=job.namespace,

@@ -28,10 +28,9 @@ log = logging.getLogger("scoutly.mirror")
 
 
 class JobStage(IntEnum):
-    """What the controller knows of a Job; each stage is one forward-only write."""
+    """What the controller writes of a Job; each stage is one forward-only write."""
 
-    CREATED = 0  # jobqueues `processing` (the claim), jobPhase Pending
-    RUNNING = 1  # jobPhase Running
+    CREATED = 0  # jobqueues `processing` (the claim); also for a Job found running after a restart
     SUCCEEDED = 2  # `completed`, companies.lastSuccessfulScrape moves forward
     FAILED = 3  # `failed` with the scrape's own errorMessage
 
@@ -75,8 +74,6 @@ class MirrorWrite:
         )
         if self.stage is JobStage.CREATED:
             await jobqueues.claim(db, job=job, now=now)
-        elif self.stage is JobStage.RUNNING:
-            await jobqueues.mark_running(db, job=job, at=self.at, retries=self.retries, now=now)
         else:
             ok = self.stage is JobStage.SUCCEEDED
             await jobqueues.mark_finished(
@@ -121,6 +118,7 @@ class Mirror:
         self._resolve = resolve
         self._clock = clock or (lambda: datetime.now(UTC))
         self._companies: dict[str, ObjectId] = {}  # company_ref -> _id, once resolved
+        self._claimed: set[str] = set()  # Jobs whose claim is stored: a later one would be a no-op
         self.wrote: Wrote = lambda oid, at: None  # the company feed is told of its own writes
         self.healthy = db is not None
         self.dropped = 0
@@ -137,6 +135,10 @@ class Mirror:
     def submit(self, write: MirrorWrite) -> asyncio.Event:
         """Queue a write; the returned event is set once it (or a later write for the same Job) is stored."""
         key = self._key(write.namespace, write.job_name)
+        if write.stage is JobStage.CREATED and key in self._claimed:
+            stored = asyncio.Event()  # not the Job's shared event: its finish may still be waiting
+            stored.set()
+            return stored
         done = self._done.setdefault(key, asyncio.Event())
         if self.db is None:
             done.set()
@@ -206,7 +208,11 @@ class Mirror:
                 if self._backlog.get(key) is write:  # a newer write for the same Job may have arrived
                     del self._backlog[key]
                     self._done.pop(key, asyncio.Event()).set()
+                    if write.stage is JobStage.CREATED:
+                        self._claimed.add(key)
                 self._on_backlog(len(self._backlog))
 
     def forget(self, namespace: str, job_name: str) -> None:
-        self._done.pop(self._key(namespace, job_name), None)
+        key = self._key(namespace, job_name)
+        self._done.pop(key, None)
+        self._claimed.discard(key)

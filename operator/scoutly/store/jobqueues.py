@@ -12,8 +12,11 @@ them: `jobName`, `namespace`, `target`, `scheduledFor`, `jobPhase`, `reason`, `r
 - **Keyed by `_id`.** The `_id` is an ObjectId derived from `<namespace>/<job name>` (`doc_id`), so every
   write filters on `_id` alone: idempotent without a unique index on an operator field, and FerretDB
   (which pushes down no other filter) serves it without scanning the collection.
-- **Forward only.** Every transition is an upsert guarded by `status: 'processing'`: a replay after the
-  document moved on matches nothing, its upsert collides on `_id` and is dropped as already applied.
+- **Forward only.** The finish is an upsert guarded by `status: 'processing'`: a replay after the
+  document finished matches nothing, its upsert collides on `_id` and is dropped as already applied.
+- **Two writes per Job**, the claim and the finish (plus the scrape's own result): on FerretDB, which
+  scans a collection for every update and every query on another field than `_id`, each is one scan
+  (docs/performance.md); a write when the pod starts would add one for nothing the app reads.
 - **One active document per company**, as the app's scheduler guard expects (`findOne({companyId,
   status: {$in: ['pending', 'processing']}})`): before its document becomes active, the operator marks
   the app's own active documents of the company `failed`, with `errorMessage` naming the Job that
@@ -111,18 +114,12 @@ def _new_doc(job: JobRef, *, now: datetime, **fields: Any) -> Doc:
     return doc
 
 
-async def supersede_app_documents(db: Database, *, company: ObjectId, by: JobRef, now: datetime) -> list[Any]:
-    """Mark the app's active documents of `company` failed, superseded by Job `by`; returns their ids.
+def _app_active(company: ObjectId) -> Doc:
+    """The app's own active documents of a company (the operator's carry a jobName)."""
+    return {"companyId": company, "status": {"$in": [s.value for s in ACTIVE]}, "jobName": {"$exists": False}}
 
-    Only the app's documents (no `jobName`) are touched; the operator's own finish by their own writes."""
-    filt: Doc = {
-        "companyId": company,
-        "status": {"$in": [s.value for s in ACTIVE]},
-        "jobName": {"$exists": False},
-    }
-    ids = [d["_id"] async for d in db[COLLECTION].find(filt, {"_id": 1})]
-    if not ids:
-        return []
+
+async def _supersede(db: Database, ids: list[Any], *, company: ObjectId, by: JobRef, now: datetime) -> None:
     await db[COLLECTION].update_many(
         {"_id": {"$in": ids}, "status": {"$in": [s.value for s in ACTIVE]}},
         {
@@ -136,6 +133,15 @@ async def supersede_app_documents(db: Database, *, company: ObjectId, by: JobRef
         },
     )
     log.info("superseded %d app queue documents of company %s by Job %s", len(ids), company, by.job_name)
+
+
+async def supersede_app_documents(db: Database, *, company: ObjectId, by: JobRef, now: datetime) -> list[Any]:
+    """Mark the app's active documents of `company` failed, superseded by Job `by`; returns their ids.
+
+    Only the app's documents (no `jobName`) are touched; the operator's own finish by their own writes."""
+    ids = [d["_id"] async for d in db[COLLECTION].find(_app_active(company), {"_id": 1})]
+    if ids:
+        await _supersede(db, ids, company=company, by=by, now=now)
     return ids
 
 
@@ -146,53 +152,31 @@ async def _status_of(db: Database, job: JobRef) -> str | None:
 
 async def claim(db: Database, *, job: JobRef, now: datetime) -> bool:
     """The Job was created: its document, `processing` (the app's meaning: claimed by a worker).
-    True when this write created the document."""
-    status = await _status_of(db, job)
-    if status in TERMINAL:
-        return False  # a replay after the Job finished: the company's newer app documents stay
-    superseded = await supersede_app_documents(db, company=job.company, by=job, now=now)
+    True when this write created the document.
+
+    The usual case costs one query for the app's active documents of the company (a scan of the
+    collection on FerretDB) and one insert; the Job's own document is read only when there is something
+    to supersede (a claim replayed after the Job finished must not supersede what the app queued since)
+    or when the insert finds it exists."""
+    ids = [d["_id"] async for d in db[COLLECTION].find(_app_active(job.company), {"_id": 1})]
+    status: str | None = None
+    if ids:
+        status = await _status_of(db, job)
+        if status in TERMINAL:
+            return False
+        await _supersede(db, ids, company=job.company, by=job, now=now)
     if status is None:
-        doc = _new_doc(job, now=now, lastAttemptAt=job.created_at, jobPhase="Pending", supersedes=superseded)
+        doc = _new_doc(job, now=now, lastAttemptAt=job.created_at, jobPhase="Pending", supersedes=ids)
         try:
             await db[COLLECTION].insert_one(doc)
             return True
         except DuplicateKeyError:
             pass  # the scrape's own write came first
     update: Doc = {"$set": {**job.identity(), "updatedAt": now}}
-    if superseded:
-        update["$addToSet"] = {"supersedes": {"$each": superseded}}
-    await db[COLLECTION].update_one({"_id": job.id}, update)
+    if ids:
+        update["$addToSet"] = {"supersedes": {"$each": ids}}
+    await db[COLLECTION].update_one({"_id": job.id, "status": QueueStatus.PROCESSING.value}, update)
     return False
-
-
-async def _advance(db: Database, job: JobRef, *, now: datetime, set_: Doc) -> bool:
-    """Apply `set_` while the document is `processing` (creating it if missing); False when it has
-    moved on already (a replay)."""
-    status = await _status_of(db, job)
-    if status in TERMINAL:
-        return False
-    if status is None:  # its claim was never recorded (coalesced away during a MongoDB outage)
-        await supersede_app_documents(db, company=job.company, by=job, now=now)
-    update: Doc = {
-        "$set": {**job.identity(), **set_, "updatedAt": now},
-        "$setOnInsert": {"retryCount": 0, "__v": 0},
-    }
-    if "retryCount" in set_:
-        del update["$setOnInsert"]["retryCount"]
-    try:
-        res = await db[COLLECTION].update_one(
-            {"_id": job.id, "status": QueueStatus.PROCESSING.value}, update, upsert=True
-        )
-    except DuplicateKeyError:
-        return False  # finished meanwhile
-    return bool(res.modified_count or res.upserted_id is not None)
-
-
-async def mark_running(db: Database, *, job: JobRef, at: datetime, retries: int, now: datetime) -> bool:
-    """A pod of the Job runs: `lastAttemptAt` is that attempt's start, `retryCount` the pods before it."""
-    return await _advance(
-        db, job, now=now, set_={"jobPhase": "Running", "lastAttemptAt": at, "retryCount": max(0, retries)}
-    )
 
 
 async def mark_finished(
@@ -207,11 +191,19 @@ async def mark_finished(
     reason: str | None = None,
     result: dict[str, Any] | None = None,
 ) -> bool:
-    """`completed` or `failed` with `completedAt`; a failure's `errorMessage` is the scrape's own reason."""
+    """`completed` or `failed` with `completedAt`; a failure's `errorMessage` is the scrape's own reason.
+    False when the document had finished already (a replay).
+
+    One guarded upsert: it updates the document while it is `processing`, creates it when its claim was
+    never recorded (coalesced away during a MongoDB outage: the app's active documents of the company
+    are superseded then, after the fact, as the new document is not active), and collides on `_id`
+    when the document had finished already."""
     assert status in TERMINAL
     set_: Doc = {
+        **job.identity(),
         "status": status.value,
         "completedAt": at,
+        "updatedAt": now,
         "jobPhase": "Succeeded" if status is QueueStatus.COMPLETED else "Failed",
         "retryCount": max(0, retries),
         "reason": reason,
@@ -220,15 +212,24 @@ async def mark_finished(
         set_["errorMessage"] = (error_message or reason or "the scrape Job failed")[:2000]
     if result is not None:
         set_["result"] = result
-    return await _advance(db, job, now=now, set_=set_)
+    try:
+        res = await db[COLLECTION].update_one(
+            {"_id": job.id, "status": QueueStatus.PROCESSING.value},
+            {"$set": set_, "$setOnInsert": {"lastAttemptAt": job.created_at, "__v": 0}},
+            upsert=True,
+        )
+    except DuplicateKeyError:
+        return False  # finished already
+    if res.upserted_id is not None:
+        await supersede_app_documents(db, company=job.company, by=job, now=now)
+    return True
 
 
 async def record_result(db: Database, *, job: JobRef, result: dict[str, Any], now: datetime) -> None:
     """The scrape container's own summary, in any order with the controller's writes. When it comes
-    first it creates the document the app can read already (status `processing`, companyId, dates)."""
-    if await _status_of(db, job) is None:
-        await supersede_app_documents(db, company=job.company, by=job, now=now)
-    await db[COLLECTION].update_one(
+    first it creates the document the app can read already (status `processing`, companyId, dates) and
+    supersedes the app's active documents of the company, as the claim would have."""
+    res = await db[COLLECTION].update_one(
         {"_id": job.id},
         {
             "$set": {"result": result, "updatedAt": now},
@@ -243,6 +244,8 @@ async def record_result(db: Database, *, job: JobRef, result: dict[str, Any], no
         },
         upsert=True,
     )
+    if res.upserted_id is not None:
+        await supersede_app_documents(db, company=job.company, by=job, now=now)
 
 
 async def fail_open(db: Database, *, target: str, at: datetime, reason: str, error: str) -> int:

@@ -185,8 +185,8 @@ async def test_deleting_a_target_cleans_up_jobs_and_fails_open_documents(
     await eventually(lambda: phase_is(kube, namespace, "doomed", "Running"), timeout=30, what="Running")
     name = (await jobs_of(kube, namespace, "doomed"))[0]["metadata"]["name"]
     await eventually(
-        lambda: mongo_db["jobqueues"].find_one({"jobName": name, "jobPhase": "Running"}),
-        what="jobqueues Running",
+        lambda: mongo_db["jobqueues"].find_one({"jobName": name, "status": "processing"}),
+        what="jobqueues processing",
     )
     await kube.delete(ns_path(ST, namespace, "scrapetargets", "doomed"))
 
