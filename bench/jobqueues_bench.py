@@ -32,6 +32,9 @@ from scoutly.store import jobqueues as jq
 from scoutly.store.mongo import Database, IndexSpec, connect, ensure_indexes
 
 COMPANIES = [ObjectId() for _ in range(200)]  # the Jobs spread over 200 companies
+RESULT = {"postingsFound": 120, "postingsNew": 3, "postingsChanged": 1, "postingsClosed": 0, "candidates": 2,
+          "matches": 1, "tokens": {"prompt": 900, "completion": 100, "cached": 0}, "model": "gpt-4o-mini",
+          "durationSeconds": 4.2, "errors": [], "message": "120 postings (3 new, 1 changed, 0 closed)"}  # fmt: skip
 
 
 async def now_design(db: Database, i: int, at: datetime) -> None:
@@ -43,26 +46,32 @@ async def now_design(db: Database, i: int, at: datetime) -> None:
         created_at=at,
     )
     await jq.claim(db, job=job, now=at)
-    await jq.record_result(db, job=job, result={"postingsFound": 1}, now=at)
-    await jq.mark_finished(db, job=job, status=jq.QueueStatus.COMPLETED, at=at, retries=0, now=at)
+    await jq.record_result(db, job=job, result=RESULT, now=at)
+    await jq.mark_finished(
+        db, job=job, status=jq.QueueStatus.COMPLETED, at=at, retries=0, now=at, result=RESULT
+    )
 
 
 async def previous_design(db: Database, i: int, at: datetime) -> None:
-    """What the store did before: an insert, forward-only upserts filtered by jobName, and the scrape's
-    result upserted by jobName."""
+    """What the store did before (the same fields the previous store wrote): an insert, forward-only
+    upserts filtered by jobName, and the scrape's result upserted by jobName."""
     name, coll = f"job-{i:07d}", db[jq.COLLECTION]
-    await coll.insert_one({"jobName": name, "status": "PENDING", "target": "bench/t", "createdAt": at})
+    ident = {"target": "bench/t", "companyId": str(COMPANIES[i % 200]), "createdAt": at, "scheduledFor": at}
+    await coll.insert_one({"jobName": name, "status": "PENDING", "attempts": 0, **ident})
     await coll.update_one(
         {"jobName": name, "status": {"$in": [None, "PENDING"]}},
-        {"$set": {"status": "PROCESSING", "at": at}, "$setOnInsert": {"jobName": name}},
+        {"$set": {"status": "PROCESSING", "lastAttemptAt": at, "attempts": 1, **ident},
+         "$setOnInsert": {"jobName": name}},
         upsert=True,
-    )
-    await coll.update_one({"jobName": name}, {"$set": {"result": {"postingsFound": 1}}}, upsert=True)
+    )  # fmt: skip
+    await coll.update_one({"jobName": name}, {"$set": {"result": RESULT}}, upsert=True)
     await coll.update_one(
         {"jobName": name, "status": {"$in": [None, "PENDING", "PROCESSING"]}},
-        {"$set": {"status": "COMPLETED", "at": at}, "$setOnInsert": {"jobName": name}},
+        {"$set": {"status": "COMPLETED", "finishedAt": at, "attempts": 1, "error": None, "reason": None,
+                  "result": RESULT, **ident},
+         "$setOnInsert": {"jobName": name}},
         upsert=True,
-    )
+    )  # fmt: skip
 
 
 async def insert_only(db: Database, i: int, at: datetime) -> None:

@@ -44,10 +44,18 @@ OnChanges = Callable[[list[CompanyChange]], None]
 
 
 class CompanyFeed:
-    def __init__(self, db: Database, *, interval: float, on_changes: OnChanges) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        interval: float,
+        on_changes: OnChanges,
+        on_loaded: Callable[[], None] = lambda: None,
+    ) -> None:
         self.db = db
         self.interval = interval
         self.on_changes = on_changes
+        self.on_loaded = on_loaded
         self.loaded = False
         self.reads = 0
         self._at: dict[ObjectId, datetime | None] = {}
@@ -102,8 +110,11 @@ class CompanyFeed:
                 changes.append(CompanyChange(row.oid, row.at, first_seen=True))
             elif prev != row.at and (row.at is None or row.at not in self._ours.get(row.oid, ())):
                 changes.append(CompanyChange(row.oid, row.at, first_seen=False))
+        first = not self.loaded
         self.loaded = True
-        if changes:
+        if first:
+            self.on_loaded()
+        elif changes:
             self.on_changes(changes)
         return changes
 

@@ -388,21 +388,28 @@ class Controller:
         return [v for k in self._company_targets.get(key, ()) if (v := self.targets.get(k)) is not None]
 
     async def _load_company_history(self) -> None:
-        """The first read of the app's history, before the first dispatch (a failure is logged: the
-        targets are then scheduled from their status alone until the next read works)."""
+        """The first read of the app's history, before the first dispatch. A failure is logged: the
+        targets are then scheduled from their status alone, and the first read that works later
+        (CompanyFeed.run) applies it then (`on_companies_loaded`)."""
         if self.companies is None:
             return
         try:
             await self.companies.refresh()
         except Exception as e:  # MongoDB down: scheduling must go on
             log.warning("could not read the app's companies.lastSuccessfulScrape at start: %s", e)
-            return
+
+    def on_companies_loaded(self) -> None:
+        """After the first read: company slugs resolve now; a company scraped more recently than any of
+        its targets (by the app, while the operator was away) moves them; targets without a last scrape
+        of their own take the company's."""
+        assert self.companies is not None
         for view in self.targets.values():
-            self._index_company(view)  # company slugs resolve only now
+            self._index_company(view)
         for key in list(self._company_targets):
-            known, at = self.companies.last_scrape(key if not key.startswith("ref:") else key[4:])
+            known, at = self.companies.last_scrape(key[4:] if key.startswith("ref:") else key)
             if known:
                 self._adopt_newer(self._views_of_company(key), at)
+        self._wake.set()
 
     def on_company_changes(self, changes: list[CompanyChange]) -> None:
         """The periodic read found companies changed (edits: every target of the company follows) or

@@ -184,6 +184,7 @@ async def run(
             db,
             interval=settings.company_poll_interval_delta.total_seconds(),
             on_changes=controller.on_company_changes,
+            on_loaded=controller.on_companies_loaded,
         )
         controller.companies = feed
         mirror.wrote = feed.wrote

@@ -431,3 +431,25 @@ async def test_a_hundred_changed_postings_in_one_run(
     assert rc == 0 and second.postingsChanged == 130
     assert await _natural_keys_are_unique(mongo_db) == (130, 260)
     assert await mongo_db["jobmatches"].count_documents({"scoredAt": _clock(2)()}) == 260
+
+
+async def test_unreadable_cvs_are_errors_of_the_run_and_not_fetched_again(
+    mongo_db: DB, mongo_uri: str, board: tuple[Board, str], tmp_path: Path
+) -> None:
+    """`users.cvUrl` is fetched through the guarded fetcher; a CV that is missing or not a PDF is named
+    in the run's errors (the run still succeeds) and not fetched again before SCOUTLY_CV_MAX_AGE."""
+    b, url = board
+    await _seed_users(mongo_db)
+    await mongo_db["users"].update_one({"_id": U1["_id"]}, {"$set": {"cvUrl": f"{url}/cv/missing.pdf"}})
+    await mongo_db["users"].update_one({"_id": U2["_id"]}, {"$set": {"cvUrl": f"{url}/careers"}})
+    s = _settings(mongo_uri, url, tmp_path)
+    for _ in range(2):
+        rc, summary = await run(s, None)
+        assert rc == 0, summary.message
+        errors = " | ".join(summary.errors)
+        assert f"CV of user {U1['_id']}: fetch failed: HTTP 404" in errors
+        assert f"CV of user {U2['_id']}: not a PDF" in errors
+    # each fetched once: the second run used the stored result
+    assert (b.hits.get("/cv/missing.pdf"), b.hits.get("/careers")) == (1, 1)
+    stored = {d["_id"]: d async for d in mongo_db["candidatecvs"].find({})}
+    assert stored[U1["_id"]]["error"] == "fetch failed: HTTP 404" and stored[U1["_id"]]["text"] == ""
