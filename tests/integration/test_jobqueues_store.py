@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from scoutly.store import appschema
+from scoutly.store import appschema, companies
 from scoutly.store import jobqueues as jq
 from scoutly.store.mongo import Database, ensure_indexes
 from tests import appdata
@@ -151,3 +151,14 @@ async def test_same_job_name_in_two_namespaces_is_two_documents(db: Database) ->
     )
     await jq.claim(db, job=job(acme["_id"], namespace="b"), now=T0)
     assert await db["jobqueues"].count_documents({"jobName": "acme-29370000"}) == 2
+
+
+async def test_last_successful_scrape_only_moves_forward(db: Database) -> None:
+    acme = appdata.company("acme", "Acme", "https://boards.greenhouse.io/acme")
+    await db["companies"].insert_one(acme)
+    later, earlier = T0 + timedelta(hours=2), T0 + timedelta(hours=1)
+    assert await companies.set_last_successful_scrape(db, company=acme["_id"], at=later, now=later)
+    assert not await companies.set_last_successful_scrape(db, company=acme["_id"], at=earlier, now=later)
+    doc = await db["companies"].find_one({"_id": acme["_id"]})
+    assert doc is not None and doc["lastSuccessfulScrape"] == later and doc["updatedAt"] == later
+    assert appschema.problems("companies", doc) == []
