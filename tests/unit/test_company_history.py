@@ -11,7 +11,7 @@ import pytest
 from bson import ObjectId
 
 from scoutly.controller import companies as feed_module
-from scoutly.controller.companies import CompanyChange, CompanyFeed
+from scoutly.controller.companies import CompanyChange, CompanyFeed, CompanyTargets, takes_company_value
 from scoutly.controller.state import target_view
 from scoutly.scrape.cv import CvError, download_url, pdf_text
 from scoutly.store.companies import LastScrape
@@ -104,3 +104,25 @@ def test_pdf_text_is_capped_and_refuses_what_it_cannot_read() -> None:
         pdf_text(b"%PDF-1.4 not really", max_pages=5, max_chars=100)
     with pytest.raises(CvError, match="no extractable text"):
         pdf_text(pdfgen.text_pdf([]), max_pages=5, max_chars=100)
+
+
+def test_targets_by_company_follow_spec_changes() -> None:
+    by = CompanyTargets()
+    by.assign("ns/a", "c1")
+    by.assign("ns/b", "c1")
+    by.assign("ns/c", None)
+    assert by.targets("c1") == {"ns/a", "ns/b"} and by.of("ns/c") is None
+    by.assign("ns/b", "c2")  # its spec.companyId changed
+    assert by.targets("c1") == {"ns/a"} and by.targets("c2") == {"ns/b"}
+    by.drop("ns/a")
+    assert by.companies() == ["c2"]
+
+
+def test_which_targets_take_the_companys_last_scrape() -> None:
+    h = timedelta(hours=1)
+    # newer than all of them: someone else scraped the company -> all move
+    assert takes_company_value([T0 - h, T0 - 2 * h], T0) == [True, True]
+    # one of ours is as new: only the target without a history of its own takes it
+    assert takes_company_value([T0, T0 - 2 * h, None], T0) == [False, False, True]
+    assert takes_company_value([None], None) == [False]
+    assert takes_company_value([], T0) == []

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -134,3 +134,48 @@ class CompanyFeed:
                 if not failed:
                     log.warning("reading companies.lastSuccessfulScrape failed (retried): %s", e)
                 failed = True
+
+
+class CompanyTargets:
+    """Which targets name which company (company keys from `CompanyFeed.key`). Targets of one company
+    are one company to the app: one active scrape at a time, and its history feeds them all."""
+
+    def __init__(self) -> None:
+        self._targets: dict[str, set[str]] = defaultdict(set)
+        self._of: dict[str, str] = {}
+
+    def assign(self, target: str, company: str | None) -> None:
+        old = self._of.get(target)
+        if old == company:
+            return
+        self.drop(target)
+        if company is not None:
+            self._of[target] = company
+            self._targets[company].add(target)
+
+    def drop(self, target: str) -> None:
+        old = self._of.pop(target, None)
+        if old is not None:
+            self._targets[old].discard(target)
+            if not self._targets[old]:
+                del self._targets[old]
+
+    def of(self, target: str) -> str | None:
+        return self._of.get(target)
+
+    def targets(self, company: str) -> set[str]:
+        return set(self._targets.get(company, ()))
+
+    def companies(self) -> list[str]:
+        return list(self._targets)
+
+
+def takes_company_value(own: Iterable[datetime | None], at: datetime | None) -> list[bool]:
+    """Pure: which of a company's targets (their own last scrapes) take the company's `at`: all, when it
+    is newer than every one of theirs (someone else scraped the company: the app's worker, or an
+    operator that lost its status); else those without one."""
+    mine = list(own)
+    if at is None:
+        return [False] * len(mine)
+    newest = max((t for t in mine if t is not None), default=None)
+    return [newest is None or at > newest or t is None for t in mine]

@@ -23,7 +23,7 @@ from scoutly import metrics
 from scoutly.api import models as m
 from scoutly.api.summary import RunSummary, parse_summary
 from scoutly.config import OperatorSettings
-from scoutly.controller.companies import CompanyChange, CompanyFeed
+from scoutly.controller.companies import CompanyChange, CompanyFeed, CompanyTargets, takes_company_value
 from scoutly.controller.events import post_event
 from scoutly.controller.jobs import (
     CONTAINER,
@@ -98,8 +98,7 @@ class Controller:
         self.leading: Callable[[], bool] = lambda: True  # replaced by the Lease elector in HA mode
         # the app's companies.lastSuccessfulScrape (controller/companies.py); None without MongoDB
         self.companies: CompanyFeed | None = None
-        self._company_targets: dict[str, set[str]] = defaultdict(set)  # company key -> target keys
-        self._company_of: dict[str, str] = {}  # target key -> company key
+        self.by_company = CompanyTargets()
         metrics.max_concurrent.set(settings.max_concurrent)
 
     # -- feeding the queue --------------------------------------------------------------------------
@@ -188,7 +187,7 @@ class Controller:
         if event_type == "DELETED":
             view = self.targets.pop(key, None)
             self._waiting.discard(key)
-            self._unindex_company(key)
+            self.by_company.drop(key)
             if self.settings.metrics_per_target:
                 with contextlib.suppress(KeyError):
                     metrics.target_last_success.remove(*key.split("/", 1))
@@ -315,35 +314,13 @@ class Controller:
         return self.companies.key(ref) if self.companies is not None else f"ref:{ref}"
 
     def _index_company(self, view: TargetView) -> None:
-        """Targets by the company they name (one active scrape per company; its history feeds them)."""
-        key = self._company_key(view)
-        old = self._company_of.get(view.key)
-        if old == key:
-            return
-        if old is not None:
-            self._company_targets[old].discard(view.key)
-            if not self._company_targets[old]:
-                del self._company_targets[old]
-        if key is None:
-            self._company_of.pop(view.key, None)
-        else:
-            self._company_of[view.key] = key
-            self._company_targets[key].add(view.key)
-
-    def _unindex_company(self, target_key: str) -> None:
-        old = self._company_of.pop(target_key, None)
-        if old is not None:
-            self._company_targets[old].discard(target_key)
-            if not self._company_targets[old]:
-                del self._company_targets[old]
+        self.by_company.assign(view.key, self._company_key(view))
 
     def _company_busy(self, view: TargetView) -> bool:
         """Another target of the same company has a Job running (or one whose outcome is unrecorded):
         like the app's own guard, one company is scraped by one Job at a time."""
-        key = self._company_of.get(view.key)
-        if key is None:
-            return False
-        for other in self._company_targets.get(key, ()):
+        key = self.by_company.of(view.key)
+        for other in self.by_company.targets(key) if key is not None else ():
             o = self.targets.get(other)
             if other != view.key and o is not None and (o.active_jobs or o.unrecorded_jobs):
                 return True
@@ -374,18 +351,13 @@ class Controller:
             view.remember_last_scrape(iso(at))
 
     def _adopt_newer(self, views: list[TargetView], at: datetime | None) -> None:
-        """The company's value where it is newer than every one of its targets' own (someone else
-        scraped it: the app's worker, or an operator that lost its status), and for targets with none."""
-        if at is None:
-            return
-        own = [t for t in (parse_time(v.status.get("lastSuccessfulScrape")) for v in views) if t is not None]
-        newest = max(own, default=None)
-        for v in views:
-            if newest is None or at > newest or not v.status.get("lastSuccessfulScrape"):
+        own = [parse_time(v.status.get("lastSuccessfulScrape")) for v in views]
+        for v, take in zip(views, takes_company_value(own, at), strict=True):
+            if take:
                 self._set_last_scrape(v, at)
 
     def _views_of_company(self, key: str) -> list[TargetView]:
-        return [v for k in self._company_targets.get(key, ()) if (v := self.targets.get(k)) is not None]
+        return [v for k in self.by_company.targets(key) if (v := self.targets.get(k)) is not None]
 
     async def _load_company_history(self) -> None:
         """The first read of the app's history, before the first dispatch. A failure is logged: the
@@ -405,7 +377,7 @@ class Controller:
         assert self.companies is not None
         for view in self.targets.values():
             self._index_company(view)
-        for key in list(self._company_targets):
+        for key in self.by_company.companies():
             known, at = self.companies.last_scrape(key[4:] if key.startswith("ref:") else key)
             if known:
                 self._adopt_newer(self._views_of_company(key), at)
@@ -708,7 +680,7 @@ class Controller:
         one_per_company: list[TargetView] = []
         companies: set[str] = set()
         for view in ready:
-            company = self._company_of.get(view.key)
+            company = self.by_company.of(view.key)
             if company is not None and company in companies:
                 continue  # a higher-ranked target of the same company goes first
             if company is not None:
