@@ -160,8 +160,8 @@ bench-scrape: venv testenv ## Scrape workload benchmark: 2,000 generated posting
 	$(PY) bench/scrape_bench.py --postings 2000
 
 .PHONY: bench-jobqueues
-bench-jobqueues: venv testenv ## jobqueues transitions on FerretDB as the collection grows, next to plain inserts (~5 min).
-	$(PY) bench/jobqueues_bench.py --jobs 2000 --batch 500
+bench-jobqueues: venv testenv ## jobqueues writes on FerretDB as the collection grows (now, the previous design, plain inserts) and the companies read (~5 min).
+	$(PY) bench/jobqueues_bench.py --jobs 2000 --batch 500 --companies 10000
 
 .PHONY: bench
 bench: venv testenv ## Scale benchmark: 10,000 ScrapeTargets, idle API load, resume, dispatch lag and rate, CronJob side by side (~20 min).

@@ -31,6 +31,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bson import ObjectId
+
 from scoutly.api import models as m
 from scoutly.api.crd import build_crd
 from scoutly.config import OperatorSettings
@@ -241,6 +243,7 @@ async def settle(
 def target(name: str, *, rank: int, cooldown: str | None = None) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "company": name,
+        "companyId": str(ObjectId()),  # a company of its own: its Jobs are mirrored to jobqueues
         "rank": rank,
         "source": {"url": f"https://boards.greenhouse.io/{name}"},
     }

@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for tests.* fakes
 
 from bench.ferret import start_ferretdb
+from tests import appdata
 from tests.integration.scrape.fakes import Board, FakeOpenAI, board_app, gh_job, serve
 
 from scoutly.scrape.detect import detect
@@ -66,49 +67,23 @@ CITIES = [
     "Munich",
     "Amsterdam",
 ]
+# the app's users as its models store them (tests/appdata.py)
 USERS = [
-    {
-        "_id": "b1",
-        "candidateInfo": {
-            "desiredTitles": ["Backend Engineer"],
-            "skills": ["Python", "Kubernetes"],
-            "locations": ["Berlin"],
-            "remote": True,
-            "seniority": "senior",
-        },
-    },
-    {
-        "_id": "b2",
-        "candidateInfo": {
-            "desiredTitles": ["Data Scientist"],
-            "skills": ["Python", "SQL"],
-            "locations": ["London"],
-            "seniority": "mid",
-        },
-    },
-    {
-        "_id": "b3",
-        "candidateInfo": {"desiredTitles": ["Product Manager"], "locations": ["New York", "Toronto"]},
-    },
-    {
-        "_id": "b4",
-        "candidateInfo": {
-            "desiredTitles": ["UX Designer"],
-            "skills": ["Figma"],
-            "locations": ["Paris"],
-            "remote": True,
-        },
-    },
-    {
-        "_id": "b5",
-        "candidateInfo": {
-            "desiredTitles": ["DevOps Engineer", "Site Reliability Engineer"],
-            "skills": ["Terraform"],
-            "locations": ["Munich", "Berlin"],
-            "seniority": "senior",
-        },
-    },
+    appdata.user("b1@x.io", info=appdata.candidate_info(goals=["Backend Engineer"], city="Berlin")),
+    appdata.user(
+        "b2@x.io",
+        info=appdata.candidate_info(goals=["Data Scientist"], city="London", environments=["On-site"]),
+    ),
+    appdata.user(
+        "b3@x.io", generation="old", info=appdata.candidate_info(goals=["Product Manager"], city="New York")
+    ),
+    appdata.user("b4@x.io", info=appdata.candidate_info(goals=["UX Designer"], city="Paris")),
+    appdata.user(
+        "b5@x.io",
+        info=appdata.candidate_info(goals=["DevOps Engineer", "Site Reliability Engineer"], city="Munich"),
+    ),
 ]
+COMPANY = appdata.company("acme", "Acme", "https://boards.greenhouse.io/acme")
 
 
 def board_jobs(n: int, seed: int = 7) -> list[dict[str, object]]:
@@ -160,14 +135,15 @@ async def main(n: int) -> dict[str, object]:
 
             uri = f"{mongo_uri}bench"
             mc: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(uri)
-            await mc["bench"]["users"].insert_many([dict(u) for u in USERS])
-            await mc["bench"]["usercompanypreferences"].insert_many(
-                [{"userId": u["_id"], "companyId": "c1", "isTracking": True} for u in USERS]
-            )
+            await appdata.AppData(
+                companies=[COMPANY],
+                users=USERS,
+                preferences=[appdata.preference(u, COMPANY, 80) for u in USERS],
+            ).insert(mc["bench"])
             await mc.close()
             spec = {
                 "company": "Acme",
-                "companyId": "c1",
+                "companyId": str(COMPANY["_id"]),
                 "source": {"url": "https://boards.greenhouse.io/acme"},
             }
             s = ScrapeSettings(

@@ -202,10 +202,13 @@ def build_parser() -> argparse.ArgumentParser:
     qs.add_argument(
         "--max-pending-age",
         default="1h",
-        help="unhealthy when a job is PENDING longer (default: %(default)s)",
+        help="unhealthy when a document is `pending` longer (default: %(default)s)",
     )
     qs.add_argument(
-        "--max-failures", type=int, default=None, help="unhealthy when more jobs FAILED within the window"
+        "--max-failures",
+        type=int,
+        default=None,
+        help="unhealthy when more documents failed within the window",
     )
     qs.add_argument(
         "--max-consecutive-failures",

@@ -102,13 +102,34 @@ class OperatorSettings(BaseSettings):
         "scoutly", description="Namespace of the ScrapeTargets the preference sync manages."
     )
 
+    company_poll_interval: str = Field(
+        "30s",
+        description="How often the controller reads the app's companies.lastSuccessfulScrape (one narrow "
+        "query; FerretDB has no change streams), so an edit of it moves NEXT SCRAPE; 0s: read only at start.",
+    )
+    db_log_interval: str = Field(
+        "5m",
+        description="The operator writes its log records to the app's capped `logs` collection as one batch "
+        "document per this interval (at most SCOUTLY_DB_LOG_MAX_ENTRIES records each).",
+    )
+    db_log_max_entries: int = Field(
+        1000, ge=1, le=10_000, description="Log records in one batch document of the `logs` collection."
+    )
+
     @field_validator("cooldown_tiers")
     @classmethod
     def _tiers(cls, v: str) -> str:
         CooldownTiers.parse(v)
         return v
 
-    @field_validator("backoff_base", "jitter", "sync_interval", "lease_duration")
+    @field_validator(
+        "backoff_base",
+        "jitter",
+        "sync_interval",
+        "lease_duration",
+        "company_poll_interval",
+        "db_log_interval",
+    )
     @classmethod
     def _duration(cls, v: str) -> str:
         parse_duration(v)
@@ -129,6 +150,14 @@ class OperatorSettings(BaseSettings):
     @property
     def sync_interval_delta(self) -> timedelta:
         return parse_duration(self.sync_interval)
+
+    @property
+    def company_poll_interval_delta(self) -> timedelta:
+        return parse_duration(self.company_poll_interval)
+
+    @property
+    def db_log_interval_delta(self) -> timedelta:
+        return parse_duration(self.db_log_interval)
 
     @property
     def namespace_list(self) -> list[str]:

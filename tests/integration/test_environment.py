@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pymongo
+import pymongo.errors
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -195,25 +197,40 @@ async def test_rbac_denies_a_service_account(kube: KubeClient, namespace: str) -
 
 @pytest.mark.mongo
 async def test_mongodb_protocol_round_trip(mongo_db: AsyncDatabase[dict[str, Any]]) -> None:
-    coll = mongo_db["jobqueues"]
-    await coll.create_index([("jobName", pymongo.ASCENDING)], unique=True)
-    await coll.insert_one({"jobName": "a", "status": "PENDING", "attempts": 0})
+    coll = mongo_db["roundtrip"]
+    await coll.create_index([("key", pymongo.ASCENDING)], unique=True)
+    await coll.insert_one({"key": "a", "status": "pending", "attempts": 0})
     with pytest.raises(DuplicateKeyError):
-        await coll.insert_one({"jobName": "a", "status": "PENDING"})
+        await coll.insert_one({"key": "a", "status": "pending"})
     doc = await coll.find_one_and_update(
-        {"jobName": "a"},
-        {"$set": {"status": "PROCESSING"}, "$inc": {"attempts": 1}},
+        {"key": "a"},
+        {"$set": {"status": "processing"}, "$inc": {"attempts": 1}},
         return_document=pymongo.ReturnDocument.AFTER,
     )
-    assert doc is not None and doc["status"] == "PROCESSING" and doc["attempts"] == 1
+    assert doc is not None and doc["status"] == "processing" and doc["attempts"] == 1
     upserted = await coll.find_one_and_update(
-        {"jobName": "b"},
-        {"$setOnInsert": {"status": "PENDING"}},
+        {"key": "b"},
+        {"$setOnInsert": {"status": "pending"}},
         upsert=True,
         return_document=pymongo.ReturnDocument.AFTER,
     )
-    assert upserted is not None and upserted["status"] == "PENDING"
+    assert upserted is not None and upserted["status"] == "pending"
     assert await coll.count_documents({}) == 2
+
+
+@pytest.mark.mongo
+async def test_what_the_operator_relies_on_in_ferretdb(mongo_db: AsyncDatabase[dict[str, Any]]) -> None:
+    """FerretDB v1.24, the embedded default: capped collections as the app's Log model creates them,
+    partial indexes refused (so the operator's definitions are asserted as data in the unit tests)."""
+    if os.environ.get("SCOUTLY_TEST_MONGODB_URI"):
+        pytest.skip("FerretDB facts; a real MongoDB builds partial indexes")
+    await mongo_db.create_collection("logs", capped=True, size=52_428_800, max=10_000)
+    info = [i async for i in await mongo_db.list_collections(filter={"name": "logs"})]
+    assert info[0]["options"]["capped"] is True and info[0]["options"]["max"] == 10_000
+    with pytest.raises(pymongo.errors.OperationFailure, match="partialFilterExpression"):
+        await mongo_db["x"].create_index(
+            [("jobName", 1)], unique=True, partialFilterExpression={"jobName": {"$exists": True}}
+        )
 
 
 async def test_environment_wrote_a_usable_kubeconfig(local_env: LocalEnv) -> None:

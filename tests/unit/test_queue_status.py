@@ -14,7 +14,7 @@ def doc(target: str, status: str, minutes_ago: int, reason: str | None = None) -
         "jobName": f"{target}-{minutes_ago}",
         "target": f"ns/{target}",
         "status": status,
-        "finishedAt": NOW - timedelta(minutes=minutes_ago),
+        "completedAt": NOW - timedelta(minutes=minutes_ago),
         "reason": reason,
     }
 
@@ -23,7 +23,7 @@ def report(**kw: object) -> QueueReport:
     base: dict[str, object] = {
         "now": NOW.isoformat(),
         "windowSeconds": 86400.0,
-        "counts": {"PENDING": 0, "PROCESSING": 0, "COMPLETED": 0, "FAILED": 0},
+        "counts": {"pending": 0, "processing": 0, "completed": 0, "failed": 0},
         "oldestPending": None,
         "oldestProcessing": None,
         "failuresInWindow": 0,
@@ -36,17 +36,29 @@ def report(**kw: object) -> QueueReport:
 
 def test_target_outcomes_take_the_newest_and_count_the_failure_streak() -> None:
     docs = [  # newest first, as the query returns them
-        doc("a", "FAILED", 1, "BackoffLimitExceeded"),
-        doc("b", "COMPLETED", 2),
-        doc("a", "FAILED", 3, "DeadlineExceeded"),
-        doc("a", "COMPLETED", 4),
-        doc("a", "FAILED", 5),
+        doc("a", "failed", 1, "BackoffLimitExceeded"),
+        doc("b", "completed", 2),
+        doc("a", "failed", 3, "DeadlineExceeded"),
+        doc("a", "completed", 4),
+        doc("a", "failed", 5),
     ]
     out = {o.target: o for o in target_outcomes(docs)}
-    assert out["ns/a"].status == "FAILED"
+    assert out["ns/a"].status == "failed"
     assert out["ns/a"].reason == "BackoffLimitExceeded"
     assert out["ns/a"].consecutiveFailures == 2
     assert out["ns/b"].consecutiveFailures == 0
+
+
+def test_the_apps_documents_are_named_by_id_and_company() -> None:
+    """The app's own queue documents have no jobName or target."""
+    app_doc = {
+        "_id": "65f0000000000000000000aa",
+        "companyId": "65f0000000000000000000c1",
+        "status": "failed",
+        "completedAt": NOW,
+    }
+    (out,) = target_outcomes([app_doc])
+    assert out.target == "company:65f0000000000000000000c1" and out.jobName == "app:65f0000000000000000000aa"
 
 
 def test_thresholds() -> None:
@@ -57,17 +69,17 @@ def test_thresholds() -> None:
     assert problems(report(oldestPending=old), Thresholds(max_pending_age=timedelta(hours=3))) == []
     assert problems(report(failuresInWindow=5), Thresholds(max_failures=4))
     assert not problems(report(failuresInWindow=5), Thresholds())
-    streak = target_outcomes([doc("a", "FAILED", i) for i in range(3)])
+    streak = target_outcomes([doc("a", "failed", i) for i in range(3)])
     assert problems(report(targets=streak), Thresholds(max_consecutive_failures=3))
     assert not problems(report(targets=streak), Thresholds(max_consecutive_failures=0))
 
 
 def test_table_names_every_section() -> None:
-    r = report(targets=target_outcomes([doc("a", "COMPLETED", 1)]), counts={"PENDING": 2, "FAILED": 1})
+    r = report(targets=target_outcomes([doc("a", "completed", 1)]), counts={"pending": 2, "failed": 1})
     text = render_table(r)
     for part in (
         "JOBQUEUES BY STATUS",
-        "PENDING",
+        "pending",
         "oldest pending: none",
         "LAST OUTCOME PER TARGET",
         "ns/a",

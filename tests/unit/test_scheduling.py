@@ -83,10 +83,12 @@ def test_tier_boundaries(rank: int, expected: timedelta) -> None:
 @pytest.mark.parametrize(
     ("rank", "cooldown"), [(95, 12 * H), (85, 24 * H), (70, 48 * H), (50, 168 * H), (0, 336 * H)]
 )
-def test_due_exactly_at_the_end_of_each_tier(rank: int, cooldown: timedelta) -> None:
+def test_due_strictly_after_the_end_of_each_tier(rank: int, cooldown: timedelta) -> None:
+    """The seed's boundary: `hoursSinceLastScrape > cooldownHours`, so exactly one cooldown is not due."""
     second = timedelta(seconds=1)
     assert not is_queued(rank=rank, scraped_ago=cooldown - second)
-    assert is_queued(rank=rank, scraped_ago=cooldown)
+    assert not is_queued(rank=rank, scraped_ago=cooldown)
+    assert is_queued(rank=rank, scraped_ago=cooldown + timedelta(microseconds=1))
     assert is_queued(rank=rank, scraped_ago=cooldown + second)
 
 
@@ -131,7 +133,10 @@ def test_after_a_failure_retry_with_backoff_not_on_the_next_tick() -> None:
     )
     assert due == failed_at + timedelta(minutes=5)
     assert not should_dispatch(now=NOW, due=due, active=False, suspended=False)
-    assert should_dispatch(now=failed_at + timedelta(minutes=5), due=due, active=False, suspended=False)
+    assert not should_dispatch(now=failed_at + timedelta(minutes=5), due=due, active=False, suspended=False)
+    assert should_dispatch(
+        now=failed_at + timedelta(minutes=5, seconds=1), due=due, active=False, suspended=False
+    )
 
 
 def test_long_downtime_gives_one_catch_up_run() -> None:

@@ -6,7 +6,10 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from scoutly.scheduling.policy import DEFAULT_TIERS, cooldown_for
 from scoutly.sync.plan import (
     ANNOTATION_COMPANY_ID,
     FIELD_MANAGER,
@@ -15,22 +18,35 @@ from scoutly.sync.plan import (
     Action,
     Plan,
     apply_body,
+    crd_rank,
     plan_sync,
     target_name,
 )
+from tests import appdata
 
 C1, C2, C3 = "65f0000000000000000000c1", "65f0000000000000000000c2", "65f0000000000000000000c3"
 
+# users of both app generations: u1 and u2 with a `userId`, u3 from before it existed
+_U = [appdata.user("u1@x.io"), appdata.user("u2@x.io"), appdata.user("u3@x.io", generation="old")]
+USERS = [{k: u[k] for k in ("_id", "userId", "email") if k in u} for u in _U]
+ID = {f"u{i + 1}": str(u["_id"]) for i, u in enumerate(_U)}  # the canonical tracker: String(users._id)
+# what preferences hold: String(users.userId) for the newer users, String(users._id) for the older one
+PREF_ID = {"u1": str(_U[0]["userId"]), "u2": str(_U[1]["userId"]), "u3": str(_U[2]["_id"])}
+
 
 def company(cid: str, name: str = "Acme", url: str = "https://boards.greenhouse.io/acme") -> dict[str, Any]:
-    return {"_id": cid, "name": name, "careersUrl": url}
+    """The fields of an app company the sync reads (store/preferences.py COMPANY_FIELDS)."""
+    return {"_id": cid, "companyID": name.lower() or cid, "company": name, "careers_url": url}
 
 
 def pref(pid: str, user: str, cid: str, rank: Any = 50, tracking: Any = True) -> dict[str, Any]:
-    return {"_id": pid, "userId": user, "companyId": cid, "rank": rank, "isTracking": tracking}
-
-
-USERS = [{"_id": "u1"}, {"_id": "u2"}, {"_id": "u3"}]
+    return {
+        "_id": pid,
+        "userId": PREF_ID.get(user, user),
+        "companyId": cid,
+        "rank": rank,
+        "isTracking": tracking,
+    }
 
 
 def as_target(plan_action: Action, namespace: str = "ns") -> dict[str, Any]:
@@ -68,7 +84,9 @@ def test_one_target_per_tracked_company_with_max_rank_and_trackers() -> None:
         "companyId": C1,
         "source": {"url": "https://boards.greenhouse.io/acme"},
         "rank": 90,
-        "trackers": [{"user": "u1", "rank": 40}, {"user": "u2", "rank": 90}],
+        "trackers": sorted(
+            [{"user": ID["u1"], "rank": 40}, {"user": ID["u2"], "rank": 90}], key=lambda t: t["user"]
+        ),
         "suspend": False,
     }
     meta = plan.actions[0].body("ns")["metadata"]
@@ -94,10 +112,10 @@ def test_rank_change_untrack_and_retrack() -> None:
     changed = run(companies, [pref("p1", "u1", C1, 80), pref("p2", "u2", C1, 60)], [target])
     assert kinds(changed) == [("update", f"co-{C1}")]
     assert "rank: 60 -> 80" in changed.actions[0].diff
-    assert "trackers: u1 40 -> 80" in changed.actions[0].diff
+    assert f"trackers: {ID['u1']} 40 -> 80" in changed.actions[0].diff
 
     dropped = run(companies, [pref("p1", "u1", C1, 40)], [target])
-    assert "trackers: - u2" in dropped.actions[0].diff
+    assert f"trackers: - {ID['u2']}" in dropped.actions[0].diff
 
     untracked = run(companies, [pref("p1", "u1", C1, 40, False)], [target])
     assert kinds(untracked) == [("suspend", f"co-{C1}")]
@@ -145,6 +163,9 @@ def test_trackers_added_by_others_are_no_difference() -> None:
         ([pref("p1", "ghost", C1)], "missing-user"),
         ([pref("p1", "u1", C1, 101)], "bad-rank"),
         ([pref("p1", "u1", C1, -1)], "bad-rank"),
+        ([pref("p1", "u1", C1, 0)], "bad-rank"),  # the app's minimum is 1
+        ([pref("p1", "u1", C1, 0.5)], "bad-rank"),
+        ([pref("p1", "u1", C1, float("nan"))], "bad-rank"),
         ([pref("p1", "u1", C1, "high")], "bad-rank"),
         ([pref("p1", "u1", C1, True)], "bad-rank"),
         ([{"_id": "p1", "companyId": C1, "rank": 5, "isTracking": True}], "incomplete"),
@@ -161,12 +182,70 @@ def test_bad_preferences_are_reported_and_skipped(prefs: list[dict[str, Any]], k
 def test_duplicate_preferences_count_once_with_the_higher_rank() -> None:
     plan = run([company(C1)], [pref("p1", "u1", C1, 30), pref("p2", "u1", C1, 70)])
     assert [p.kind for p in plan.problems] == ["duplicate"]
-    assert plan.actions[0].desired.trackers == (("u1", 70),)
+    assert plan.actions[0].desired.trackers == ((ID["u1"], 70),)
+
+
+def test_both_user_id_forms_resolve_to_one_user() -> None:
+    """The same user's preference written by the older app (String(_id)) and the newer (String(userId))
+    is one tracker, the user's `_id` (what the app's saved jobs carry)."""
+    plan = run(
+        [company(C1)],
+        [pref("p1", str(_U[0]["_id"]), C1, 30), pref("p2", "u1", C1, 60), pref("p3", "u3", C1, 40)],
+    )
+    assert [p.kind for p in plan.problems] == ["duplicate"]
+    assert dict(plan.actions[0].desired.trackers) == {ID["u1"]: 60, ID["u3"]: 40}
 
 
 def test_float_ranks_that_are_integers_are_accepted() -> None:
     plan = run([company(C1)], [pref("p1", "u1", C1, 70.0)])
     assert plan.problems == [] and plan.actions[0].desired.rank == 70
+
+
+def test_missing_rank_is_the_apps_default() -> None:
+    p = pref("p1", "u1", C1)
+    del p["rank"]
+    plan = run([company(C1)], [p])
+    assert plan.problems == [] and plan.actions[0].desired.rank == 50
+
+
+def test_fractional_ranks_keep_the_apps_cooldown_tier() -> None:
+    """The CRD carries the floor; the tier of the floor is the app's tier of the raw number."""
+    plan = run([company(C1)], [pref("p1", "u1", C1, 94.5), pref("p2", "u2", C1, 12.9)])
+    assert plan.problems == []
+    assert plan.actions[0].desired.rank == 94
+    assert dict(plan.actions[0].desired.trackers) == {ID["u1"]: 94, ID["u2"]: 12}
+
+
+@given(st.floats(min_value=1, max_value=100, allow_nan=False))
+def test_the_floor_never_changes_the_tier(rank: float) -> None:
+    def app_hours(r: float) -> int:  # the 3dd3bb3 scheduler's getCooldownInHours
+        return 12 if r >= 95 else 24 if r >= 85 else 48 if r >= 70 else 168 if r >= 50 else 336
+
+    ours = cooldown_for(rank=crd_rank(rank), tiers=DEFAULT_TIERS)
+    assert ours.total_seconds() == app_hours(rank) * 3600
+
+
+def test_stale_fields_are_ignored() -> None:
+    """companies.ranking and users.trackedCompanies are left from older app versions; only the
+    preferences decide who tracks what (and a user tracking a company only there tracks nothing)."""
+    c = {**company(C1), "ranking": 99}
+    old = {**USERS[2], "trackedCompanies": [{"companyID": "acme", "ranking": 100}]}
+    plan = plan_sync(
+        companies=[c], users=[*USERS[:2], old], preferences=[pref("p1", "u1", C1, 40)], targets=[]
+    )
+    assert plan.actions[0].desired.rank == 40
+    assert dict(plan.actions[0].desired.trackers) == {ID["u1"]: 40}
+
+
+def test_careers_url_is_kept_verbatim() -> None:
+    url = (
+        "https://careers.example.com/jobs?department=eng&office=AMS&utm_source=x"
+        + "&q="
+        + "a" * 200
+        + "#open"
+    )
+    plan = run([company(C1, url=url)], [pref("p1", "u1", C1)])
+    assert plan.problems == [] and plan.actions[0].desired.url == url
 
 
 def test_bad_companies_are_reported_per_record() -> None:

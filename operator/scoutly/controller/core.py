@@ -23,6 +23,7 @@ from scoutly import metrics
 from scoutly.api import models as m
 from scoutly.api.summary import RunSummary, parse_summary
 from scoutly.config import OperatorSettings
+from scoutly.controller.companies import CompanyChange, CompanyFeed, CompanyTargets, takes_company_value
 from scoutly.controller.events import post_event
 from scoutly.controller.jobs import (
     CONTAINER,
@@ -32,16 +33,17 @@ from scoutly.controller.jobs import (
     JobPhase,
     JobView,
     build_job,
+    iso,
     job_view,
+    parse_time,
 )
-from scoutly.controller.mirror import Mirror, MirrorWrite
+from scoutly.controller.mirror import JobStage, Mirror, MirrorWrite
 from scoutly.controller.state import Policy, TargetView, target_view
-from scoutly.controller.status import apply_outcome, desired_status, status_patch
+from scoutly.controller.status import apply_outcome, desired_status, failure_text, status_patch
 from scoutly.faults import crash_point
 from scoutly.kube.client import ApiError, KubeClient, ns_path
 from scoutly.scheduling.due import dispatch_key, job_name, should_dispatch
 from scoutly.store import jobqueues
-from scoutly.store.jobqueues import QueueStatus
 
 log = logging.getLogger("scoutly.controller")
 Clock = Callable[[], datetime]
@@ -94,6 +96,9 @@ class Controller:
         self.last_event: float = 0.0
         self.target_events = 0
         self.leading: Callable[[], bool] = lambda: True  # replaced by the Lease elector in HA mode
+        # the app's companies.lastSuccessfulScrape (controller/companies.py); None without MongoDB
+        self.companies: CompanyFeed | None = None
+        self.by_company = CompanyTargets()
         metrics.max_concurrent.set(settings.max_concurrent)
 
     # -- feeding the queue --------------------------------------------------------------------------
@@ -151,11 +156,13 @@ class Controller:
                     view = target_view(body, None)
                     self._adopt_known_jobs(view, jobs.pop(key, []))
                     self.targets[key] = view
+                    self._index_company(view)
                     self._schedule(view)
         for target, rest in jobs.items():  # their target is gone or not listed yet: kept for its event
             for job in rest:
                 self.orphan_jobs[target][job.name] = job
         metrics.active_scrapes.set(len(self.active))
+        await self._load_company_history()
         self.ready.set()
 
     def _adopt_known_jobs(self, view: TargetView, known_jobs: Iterable[JobView]) -> None:
@@ -180,6 +187,7 @@ class Controller:
         if event_type == "DELETED":
             view = self.targets.pop(key, None)
             self._waiting.discard(key)
+            self.by_company.drop(key)
             if self.settings.metrics_per_target:
                 with contextlib.suppress(KeyError):
                     metrics.target_last_success.remove(*key.split("/", 1))
@@ -191,7 +199,9 @@ class Controller:
             if previous is None or previous.uid != view.uid:
                 view.jobs.update(self.orphan_jobs.pop(key, {}))
                 self._adopt_known_jobs(view, known_jobs)
+                self._seed_last_scrape(view)
             self.targets[key] = view
+            self._index_company(view)
             if not self.leading():  # a standby keeps its state warm and writes nothing
                 self._schedule(view)
                 return
@@ -243,7 +253,7 @@ class Controller:
             if view:
                 view.jobs.pop(job.name, None)
             self.orphan_jobs.get(job.target, {}).pop(job.name, None)
-            self.mirror.forget(job.name)
+            self.mirror.forget(job.namespace, job.name)
             self._wake.set()
             return
         if job.terminal or job.deleting:
@@ -261,7 +271,9 @@ class Controller:
             if not self.leading():
                 return
             if job.phase is JobPhase.RUNNING and not job.deleting:
-                self.mirror.submit(self._mirror_write(job, view, QueueStatus.PROCESSING))
+                # its claim again: lost when the operator crashed right after creating the Job (the
+                # mirror skips it when stored already)
+                self.mirror.submit(self._mirror_write(job, view, JobStage.CREATED))
             if job.terminal or job.deleting:
                 await self._finish(job, view)
             elif view is not None and (previous is None or previous.phase is not job.phase):
@@ -288,9 +300,108 @@ class Controller:
             return None
         view = target_view(body, None)
         view.jobs.update(self.orphan_jobs.pop(job.target, {}))
+        self._seed_last_scrape(view)
         self.targets[job.target] = view
+        self._index_company(view)
         self._schedule(view)
         return view
+
+    # -- the app's scrape history (companies.lastSuccessfulScrape) ------------------------------------
+    def _company_key(self, view: TargetView) -> str | None:
+        ref = view.spec.companyId if view.spec else None
+        if not ref:
+            return None
+        return self.companies.key(ref) if self.companies is not None else f"ref:{ref}"
+
+    def _index_company(self, view: TargetView) -> None:
+        self.by_company.assign(view.key, self._company_key(view))
+
+    def _company_busy(self, view: TargetView) -> bool:
+        """Another target of the same company has a Job running (or one whose outcome is unrecorded):
+        like the app's own guard, one company is scraped by one Job at a time."""
+        key = self.by_company.of(view.key)
+        for other in self.by_company.targets(key) if key is not None else ():
+            o = self.targets.get(other)
+            if other != view.key and o is not None and (o.active_jobs or o.unrecorded_jobs):
+                return True
+        return False
+
+    def _set_last_scrape(self, view: TargetView, at: datetime | None) -> None:
+        """Schedule the target from `at` (from the app's history): status, NEXT SCRAPE, the due-queue."""
+        value = iso(at) if at is not None else None
+        if view.status.get("lastSuccessfulScrape") == value:
+            return
+        view.status = {**view.status, "lastSuccessfulScrape": value}
+        view.remember_last_scrape(value)
+        self._status_soon(view.key)
+        self._schedule(view)
+
+    def _seed_last_scrape(self, view: TargetView) -> None:
+        """A target new to the operator (or re-created) without a last scrape of its own takes its
+        company's: a company the app scraped 2 h ago is not due again at once."""
+        if self.companies is None or view.spec is None or not view.spec.companyId:
+            return
+        if view.status.get("lastSuccessfulScrape"):
+            return
+        known, at = self.companies.last_scrape(view.spec.companyId)
+        if not known:
+            self.companies.kick()  # a company newer than the last read: read again now
+        elif at is not None:
+            view.status = {**view.status, "lastSuccessfulScrape": iso(at)}
+            view.remember_last_scrape(iso(at))
+
+    def _adopt_newer(self, views: list[TargetView], at: datetime | None) -> None:
+        own = [parse_time(v.status.get("lastSuccessfulScrape")) for v in views]
+        for v, take in zip(views, takes_company_value(own, at), strict=True):
+            if take:
+                self._set_last_scrape(v, at)
+
+    def _views_of_company(self, key: str) -> list[TargetView]:
+        return [v for k in self.by_company.targets(key) if (v := self.targets.get(k)) is not None]
+
+    async def _load_company_history(self) -> None:
+        """The first read of the app's history, before the first dispatch. A failure is logged: the
+        targets are then scheduled from their status alone, and the first read that works later
+        (CompanyFeed.run) applies it then (`on_companies_loaded`)."""
+        if self.companies is None:
+            return
+        try:
+            await self.companies.refresh()
+        except Exception as e:  # MongoDB down: scheduling must go on
+            log.warning("could not read the app's companies.lastSuccessfulScrape at start: %s", e)
+
+    def on_companies_loaded(self) -> None:
+        """After the first read: company slugs resolve now; a company scraped more recently than any of
+        its targets (by the app, while the operator was away) moves them; targets without a last scrape
+        of their own take the company's."""
+        assert self.companies is not None
+        for view in self.targets.values():
+            self._index_company(view)
+        for key in self.by_company.companies():
+            known, at = self.companies.last_scrape(key[4:] if key.startswith("ref:") else key)
+            if known:
+                self._adopt_newer(self._views_of_company(key), at)
+        self._wake.set()
+
+    def on_company_changes(self, changes: list[CompanyChange]) -> None:
+        """The periodic read found companies changed (edits: every target of the company follows) or
+        new (their targets take the value unless they have a newer one)."""
+        for change in changes:
+            views = self._views_of_company(str(change.oid))
+            if change.first_seen:
+                for v in views:  # slug-named targets whose company was unknown until now
+                    self._index_company(v)
+                self._adopt_newer(self._views_of_company(str(change.oid)), change.at)
+            else:
+                for v in views:
+                    log.info(
+                        "company %s: lastSuccessfulScrape edited to %s, %s reschedules",
+                        change.oid,
+                        iso(change.at) if change.at else None,
+                        v.key,
+                    )
+                    self._set_last_scrape(v, change.at)
+        self._wake.set()
 
     # -- outcomes -----------------------------------------------------------------------------------
     async def _finish(self, job: JobView, view: TargetView | None) -> None:
@@ -329,7 +440,8 @@ class Controller:
                     now=self.clock(),
                     message=self._outcome_message(job, summary, summary_error),
                 )
-        write = self._mirror_write(job, view, QueueStatus.COMPLETED if ok else QueueStatus.FAILED)
+        write = self._mirror_write(job, view, JobStage.SUCCEEDED if ok else JobStage.FAILED)
+        write.error = None if ok else failure_text(job, summary, summary_error)
         if summary is not None:
             write.result = summary.model_dump(mode="json")
         done = self.mirror.submit(write)
@@ -445,23 +557,21 @@ class Controller:
                     f"{summary.matches} matches, {summary.tokens.total} tokens"
                 )
             return f"Job {job.name} succeeded" + (f" ({summary_error})" if summary_error else "")
-        return f"Job {job.name} failed: {job.reason or 'Unknown'}" + (
-            f": {job.message}" if job.message else ""
-        )
+        return f"Job {job.name} failed: {failure_text(job, summary, summary_error)}"
 
-    def _mirror_write(self, job: JobView, view: TargetView | None, status: QueueStatus) -> MirrorWrite:
+    def _mirror_write(self, job: JobView, view: TargetView | None, stage: JobStage) -> MirrorWrite:
         company = view.spec.companyId if view and view.spec else None
+        at = job.finish if stage.terminal else job.created
         return MirrorWrite(
             job_name=job.name,
+            namespace=job.namespace,
             target=job.target,
-            company_id=company,
+            company_ref=company,
             created_at=job.created or self.clock(),
-            status=status,
-            at=(job.finish if status in (QueueStatus.COMPLETED, QueueStatus.FAILED) else None)
-            or self.clock(),
-            attempts=job.attempts,
+            stage=stage,
+            at=at or self.clock(),
+            retries=max(0, job.attempts - 1),
             reason=job.reason,
-            error=job.message if status is QueueStatus.FAILED else None,
             scheduled_for=job.scheduled,
         )
 
@@ -506,6 +616,7 @@ class Controller:
     # -- status -------------------------------------------------------------------------------------
     async def _sync_status(self, view: TargetView) -> None:
         desired = desired_status(view, self.policy, self.clock())
+        view.remember_last_scrape(desired.get("lastSuccessfulScrape"))  # its echoes are no edits
         patch = status_patch(view.observed, desired)
         if patch is None:
             return
@@ -571,7 +682,8 @@ class Controller:
 
     # -- dispatch -----------------------------------------------------------------------------------
     def _collect_due(self, now: datetime) -> None:
-        while self._heap and self._heap[0][0] <= now:
+        # strictly after the due time: the seed's `hoursSinceLastScrape > cooldownHours`
+        while self._heap and self._heap[0][0] < now:
             _, _, key = heapq.heappop(self._heap)
             if key in self.targets:
                 self._waiting.add(key)
@@ -592,9 +704,20 @@ class Controller:
             ):
                 self._waiting.discard(key)  # its next due time is in the heap already
                 continue
+            if self._company_busy(view):
+                continue  # stays waiting: the other target's Job event wakes the dispatcher
             ready.append(view)
         ready.sort(key=lambda v: dispatch_key(rank=v.rank, due=v.due(self.policy)))
-        return ready
+        one_per_company: list[TargetView] = []
+        companies: set[str] = set()
+        for view in ready:
+            company = self.by_company.of(view.key)
+            if company is not None and company in companies:
+                continue  # a higher-ranked target of the same company goes first
+            if company is not None:
+                companies.add(company)
+            one_per_company.append(view)
+        return one_per_company
 
     async def run_dispatcher(self) -> None:
         await self.ready.wait()
@@ -707,7 +830,7 @@ class Controller:
             metrics.dispatch_lag.observe(
                 max(0.0, ((job.created or now) - due).total_seconds()) if manual is None else 0.0
             )
-            self.mirror.submit(self._mirror_write(job, view, QueueStatus.PENDING))
+            self.mirror.submit(self._mirror_write(job, view, JobStage.CREATED))
             status = dict(view.status)
             status["lastScheduleTime"] = created["metadata"].get("creationTimestamp")
             if manual is not None:

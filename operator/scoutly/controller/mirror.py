@@ -1,6 +1,6 @@
 """Mirror Job outcomes to MongoDB without ever blocking scheduling on it.
 
-Writes go through a bounded backlog keyed by Job name (a newer write for a Job replaces an older one:
+Writes go through a bounded backlog keyed by `<namespace>/<Job name>` (a newer write for a Job replaces an older one:
 every write is a forward-only upsert, so the latest state is all that matters). A background task
 drains it with backoff while MongoDB is down. Nothing is lost on a crash either: the controller keeps
 its finalizer on a finished Job until that Job's terminal write is acknowledged here, so after a
@@ -14,9 +14,11 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from enum import IntEnum
 from typing import Any
 
+from bson import ObjectId
 from pymongo.errors import PyMongoError
 
 from scoutly.store import companies, jobqueues
@@ -25,71 +27,76 @@ from scoutly.store.mongo import Database
 log = logging.getLogger("scoutly.mirror")
 
 
+class JobStage(IntEnum):
+    """What the controller writes of a Job; each stage is one forward-only write."""
+
+    CREATED = 0  # jobqueues `processing` (the claim); also for a Job found running after a restart
+    SUCCEEDED = 2  # `completed`, companies.lastSuccessfulScrape moves forward
+    FAILED = 3  # `failed` with the scrape's own errorMessage
+
+    @property
+    def terminal(self) -> bool:
+        return self >= JobStage.SUCCEEDED
+
+
+Resolve = Callable[[Database, str], Awaitable[ObjectId | None]]
+Wrote = Callable[[ObjectId, datetime], None]
+
+
+async def resolve_company(db: Database, ref: str) -> ObjectId | None:
+    found = await companies.resolve(db, ref)
+    return found.oid if found is not None else None
+
+
 @dataclass
 class MirrorWrite:
     job_name: str
+    namespace: str
     target: str
-    company_id: str | None
+    company_ref: str | None  # the target's spec.companyId: hex _id or companyID slug
     created_at: datetime
-    status: jobqueues.QueueStatus
+    stage: JobStage
     at: datetime
-    attempts: int = 0
+    retries: int = 0
     error: str | None = None
     reason: str | None = None
     result: dict[str, Any] | None = None
     scheduled_for: datetime | None = None
 
-    async def apply(self, db: Database) -> None:
-        s = jobqueues.QueueStatus
-        if self.status is s.PENDING:
-            await jobqueues.mark_pending(
-                db,
-                job_name=self.job_name,
-                target=self.target,
-                company_id=self.company_id,
-                created_at=self.created_at,
-                scheduled_for=self.scheduled_for,
-            )
-        elif self.status is s.PROCESSING:
-            await jobqueues.mark_processing(
-                db,
-                job_name=self.job_name,
-                target=self.target,
-                company_id=self.company_id,
-                created_at=self.created_at,
-                at=self.at,
-                attempts=self.attempts,
-                scheduled_for=self.scheduled_for,
-            )
+    async def apply(self, db: Database, *, company: ObjectId, now: datetime, wrote: Wrote) -> None:
+        job = jobqueues.JobRef(
+            namespace=self.namespace,
+            job_name=self.job_name,
+            target=self.target,
+            company=company,
+            created_at=self.created_at,
+            scheduled_for=self.scheduled_for,
+        )
+        if self.stage is JobStage.CREATED:
+            await jobqueues.claim(db, job=job, now=now)
         else:
+            ok = self.stage is JobStage.SUCCEEDED
             await jobqueues.mark_finished(
                 db,
-                job_name=self.job_name,
-                target=self.target,
-                company_id=self.company_id,
-                created_at=self.created_at,
-                status=self.status,
+                job=job,
+                status=jobqueues.QueueStatus.COMPLETED if ok else jobqueues.QueueStatus.FAILED,
                 at=self.at,
-                attempts=self.attempts,
-                error=self.error,
+                retries=self.retries,
+                now=now,
+                error_message=self.error,
                 reason=self.reason,
                 result=self.result,
-                scheduled_for=self.scheduled_for,
             )
-            if self.status is s.COMPLETED and self.company_id:
-                await companies.set_last_successful_scrape(db, company_id=self.company_id, at=self.at)
-
-
-_RANK = {
-    jobqueues.QueueStatus.PENDING: 0,
-    jobqueues.QueueStatus.PROCESSING: 1,
-    jobqueues.QueueStatus.COMPLETED: 2,
-    jobqueues.QueueStatus.FAILED: 2,
-}
+            if ok:
+                wrote(company, self.at)  # before the write: a read of it is then never taken for an edit
+                await companies.set_last_successful_scrape(db, company=company, at=self.at, now=now)
 
 
 class Mirror:
-    """Backlogged MongoDB writer. `db` None means mirroring is off (acknowledges at once)."""
+    """Backlogged MongoDB writer. `db` None means mirroring is off (acknowledges at once).
+
+    A write for a target without a company of the app (`company_ref` unset or naming no company) is
+    acknowledged without a write: the app's queue documents need a companyId."""
 
     def __init__(
         self,
@@ -98,6 +105,8 @@ class Mirror:
         max_backlog: int = 50_000,
         on_backlog: Callable[[int], None] | None = None,
         on_drop: Callable[[], None] | None = None,
+        resolve: Resolve = resolve_company,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.db = db
         self.max_backlog = max_backlog
@@ -106,26 +115,41 @@ class Mirror:
         self._wake = asyncio.Event()
         self._on_backlog = on_backlog or (lambda n: None)
         self._on_drop = on_drop or (lambda: None)
+        self._resolve = resolve
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._companies: dict[str, ObjectId] = {}  # company_ref -> _id, once resolved
+        self._claimed: set[str] = set()  # Jobs whose claim is stored: a later one would be a no-op
+        self.wrote: Wrote = lambda oid, at: None  # the company feed is told of its own writes
         self.healthy = db is not None
         self.dropped = 0
+        self.without_company = 0
 
     @property
     def backlog(self) -> int:
         return len(self._backlog)
 
+    @staticmethod
+    def _key(namespace: str, job_name: str) -> str:
+        return f"{namespace}/{job_name}"
+
     def submit(self, write: MirrorWrite) -> asyncio.Event:
         """Queue a write; the returned event is set once it (or a later write for the same Job) is stored."""
-        done = self._done.setdefault(write.job_name, asyncio.Event())
+        key = self._key(write.namespace, write.job_name)
+        if write.stage is JobStage.CREATED and key in self._claimed:
+            stored = asyncio.Event()  # not the Job's shared event: its finish may still be waiting
+            stored.set()
+            return stored
+        done = self._done.setdefault(key, asyncio.Event())
         if self.db is None:
             done.set()
             return done
-        old = self._backlog.get(write.job_name)
-        if old is None or _RANK[write.status] >= _RANK[old.status]:
-            self._backlog[write.job_name] = write
-            self._backlog.move_to_end(write.job_name)
+        old = self._backlog.get(key)
+        if old is None or write.stage >= old.stage or (write.stage.terminal and old.stage.terminal):
+            self._backlog[key] = write
+            self._backlog.move_to_end(key)
         while len(self._backlog) > self.max_backlog:
             # only non-terminal writes are dropped: terminal ones are re-derived from the Jobs we hold
-            victim = next((k for k, w in self._backlog.items() if _RANK[w.status] < 2), None)
+            victim = next((k for k, w in self._backlog.items() if not w.stage.terminal), None)
             if victim is None:
                 break
             del self._backlog[victim]
@@ -134,6 +158,26 @@ class Mirror:
         self._on_backlog(len(self._backlog))
         self._wake.set()
         return done
+
+    async def _company(self, db: Database, ref: str | None) -> ObjectId | None:
+        if not ref:
+            return None
+        # an _id spelled out is used as it is (the app's documents only need a companyId of the right
+        # type); a companyID slug is looked up once
+        oid = self._companies.get(ref) or companies.oid_of(ref)
+        if oid is None:
+            oid = await self._resolve(db, ref)
+            if oid is not None:
+                self._companies[ref] = oid
+        return oid
+
+    async def _apply(self, db: Database, write: MirrorWrite) -> None:
+        company = await self._company(db, write.company_ref)
+        if company is None:
+            self.without_company += 1
+            log.debug("no jobqueues document for Job %s: no company of the app", write.job_name)
+            return
+        await write.apply(db, company=company, now=self._clock(), wrote=self.wrote)
 
     async def run(
         self,
@@ -147,9 +191,9 @@ class Mirror:
             await self._wake.wait()
             self._wake.clear()
             while self._backlog and self.db is not None:
-                name, write = next(iter(self._backlog.items()))
+                key, write = next(iter(self._backlog.items()))
                 try:
-                    await write.apply(self.db)
+                    await self._apply(self.db, write)
                 except PyMongoError as e:
                     if self.healthy:
                         log.warning("MongoDB write failed, backlog %d: %s", len(self._backlog), e)
@@ -161,10 +205,14 @@ class Mirror:
                 if not self.healthy:
                     log.info("MongoDB reachable again, draining backlog of %d", len(self._backlog))
                 self.healthy = True
-                if self._backlog.get(name) is write:  # a newer write for the same Job may have arrived
-                    del self._backlog[name]
-                    self._done.pop(name, asyncio.Event()).set()
+                if self._backlog.get(key) is write:  # a newer write for the same Job may have arrived
+                    del self._backlog[key]
+                    self._done.pop(key, asyncio.Event()).set()
+                    if write.stage is JobStage.CREATED:
+                        self._claimed.add(key)
                 self._on_backlog(len(self._backlog))
 
-    def forget(self, job_name: str) -> None:
-        self._done.pop(job_name, None)
+    def forget(self, namespace: str, job_name: str) -> None:
+        key = self._key(namespace, job_name)
+        self._done.pop(key, None)
+        self._claimed.discard(key)

@@ -21,6 +21,7 @@ from pymongo.errors import PyMongoError
 from scoutly import metrics
 from scoutly.api import models as m
 from scoutly.config import OperatorSettings
+from scoutly.controller.companies import CompanyFeed
 from scoutly.controller.core import Controller
 from scoutly.controller.http import make_app, serve
 from scoutly.controller.jobs import LABEL_MANAGED_BY, MANAGED_BY
@@ -36,9 +37,7 @@ log = logging.getLogger("scoutly.operator")
 JOB_LABELS = {LABEL_MANAGED_BY: MANAGED_BY}
 
 
-def build_registry(
-    controller: Controller, settings: OperatorSettings, *, on_cycle: Callable[[], None] = lambda: None
-) -> kopf.OperatorRegistry:
+def build_registry(controller: Controller, settings: OperatorSettings) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
     @kopf.on.startup(registry=registry)
@@ -64,7 +63,6 @@ def build_registry(
         except Exception:  # one bad object must never stop the others
             metrics.reconcile_errors.labels("target").inc()
             log.exception("handling %s failed", key)
-        on_cycle()
 
     @kopf.on.event("batch", "v1", "jobs", labels=JOB_LABELS, registry=registry)
     async def job_event(body: kopf.Body, type: str, **_: Any) -> None:
@@ -73,7 +71,6 @@ def build_registry(
         except Exception:
             metrics.reconcile_errors.labels("job").inc()
             log.exception("handling Job %s/%s failed", body.metadata.namespace, body.metadata.name)
-        on_cycle()
 
     del settings
     return registry
@@ -97,20 +94,23 @@ async def _sample_gauges(controller: Controller, interval: float = 15.0) -> None
 
 class DbLogFlusher:
     """The operator's database-backed logger: records of the `scoutly` loggers buffered in a bounded
-    DbLogHandler (store/dblog.py) and written to `logs` by a background task, kicked after every handled
-    event (one reconcile cycle, one Job outcome) and at least every `interval`. Logging never waits on
-    MongoDB: a slow or absent MongoDB only keeps records in the buffer, whose overflow is dropped and
-    counted in scoutly_db_log_dropped_total."""
+    DbLogHandler (store/dblog.py) and written to the app's capped `logs` collection as one batch
+    document every `interval` (the app's own format and pace: its logger saves one batch per process
+    run). Logging never waits on MongoDB: a slow or absent MongoDB only keeps records in the buffer,
+    whose overflow is dropped and counted in scoutly_db_log_dropped_total."""
 
-    def __init__(self, db: Any, *, capacity: int = 10_000, interval: float = 2.0) -> None:
+    def __init__(
+        self, db: Any, *, capacity: int = 10_000, interval: float = 300.0, max_entries: int = 1000
+    ) -> None:
         self.db = db
-        self.handler = DbLogHandler("operator", capacity=capacity)
+        self.handler = DbLogHandler(
+            "scoutly-operator",
+            process_id=f"scoutly-operator-{socket.gethostname()}-{os.getpid()}",
+            capacity=capacity,
+            max_entries=max_entries,
+        )
         self.interval = interval
-        self._kick = asyncio.Event()
         self._dropped_seen = 0
-
-    def kick(self) -> None:
-        self._kick.set()
 
     async def flush(self) -> int:
         written = await self.handler.flush_to(self.db, requeue=True)
@@ -125,11 +125,8 @@ class DbLogFlusher:
         logger.addHandler(self.handler)
         try:
             while True:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._kick.wait(), timeout=self.interval)
-                self._kick.clear()
+                await asyncio.sleep(self.interval)
                 await self.flush()
-                await asyncio.sleep(0.2)  # coalesce bursts of events into one insert
         finally:
             logger.removeHandler(self.handler)
             with contextlib.suppress(Exception):  # best effort at shutdown, bounded by the client timeout
@@ -176,16 +173,34 @@ async def run(
         mongo_client = connect(uri)
         db = database(mongo_client, uri, settings.mongodb_database)
         try:
-            await ensure_indexes(db)
+            await ensure_indexes(db, jobqueues.INDEXES)
         except PyMongoError as e:  # start anyway: scheduling does not depend on MongoDB
             log.warning("MongoDB not reachable at start-up (mirror writes are queued): %s", e)
     mirror = Mirror(db, on_backlog=metrics.mirror_backlog.set, on_drop=metrics.mirror_dropped.inc)
     controller = Controller(settings, kube, mirror)
+    feed = None
+    if db is not None:
+        feed = CompanyFeed(
+            db,
+            interval=settings.company_poll_interval_delta.total_seconds(),
+            on_changes=controller.on_company_changes,
+            on_loaded=controller.on_companies_loaded,
+        )
+        controller.companies = feed
+        mirror.wrote = feed.wrote
     if on_start is not None:  # tests observe the controller's state
         on_start(controller)
-    dblog = DbLogFlusher(db) if db is not None else None
+    dblog = (
+        DbLogFlusher(
+            db,
+            interval=settings.db_log_interval_delta.total_seconds(),
+            max_entries=settings.db_log_max_entries,
+        )
+        if db is not None
+        else None
+    )
     metrics.llm_token_budget_daily.set(settings.llm_daily_token_budget)
-    registry = build_registry(controller, settings, on_cycle=dblog.kick if dblog else lambda: None)
+    registry = build_registry(controller, settings)
     kopf_ready = asyncio.Event()
 
     def live() -> tuple[bool, str]:
@@ -210,6 +225,8 @@ async def run(
     ]
     if dblog is not None:
         tasks.append(asyncio.create_task(dblog.run(), name="dblog"))
+    if feed is not None and settings.company_poll_interval_delta.total_seconds() > 0:
+        tasks.append(asyncio.create_task(feed.run(), name="companies"))
     elector = None
     if settings.leader_election:
         elector = LeaseElector(

@@ -36,6 +36,14 @@ class TargetView:
     deleting: bool = False
     jobs: dict[str, JobView] = field(default_factory=dict)
     handled: bool = False  # False for views seeded from kopf's index before their own event
+    # every status.lastSuccessfulScrape this process wrote, adopted or observed: an event carrying any
+    # other value is someone's edit of the status (kubectl patch --subresource=status), which counts
+    last_scrapes: set[str] = field(default_factory=set)
+
+    def remember_last_scrape(self, value: str | None) -> None:
+        normal = _normal_time(value)
+        if normal is not None:
+            self.last_scrapes.add(normal)
 
     @property
     def key(self) -> str:
@@ -104,6 +112,11 @@ class TargetView:
         )
 
 
+def _normal_time(value: Any) -> str | None:
+    t = parse_time(value)
+    return t.isoformat() if t is not None else None
+
+
 def target_view(body: dict[str, Any], previous: TargetView | None) -> TargetView:
     """Build the view of a ScrapeTarget event. The status we wrote ourselves wins over an older echo."""
     meta = body.get("metadata") or {}
@@ -124,9 +137,19 @@ def target_view(body: dict[str, Any], previous: TargetView | None) -> TargetView
                 f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
             )
     keep = same_object and previous is not None
-    status = previous.status if keep and previous is not None else dict(body.get("status") or {})
-    observed = previous.observed if keep and previous is not None else dict(body.get("status") or {})
-    return TargetView(
+    body_status = dict(body.get("status") or {})
+    status = previous.status if keep and previous is not None else body_status
+    observed = previous.observed if keep and previous is not None else body_status
+    seen = set(previous.last_scrapes) if keep and previous is not None else set()
+    edited = body_status.get("lastSuccessfulScrape")
+    if keep and edited and _normal_time(edited) not in seen:
+        # not an echo of ours: someone set the last scrape by hand, which moves the schedule
+        status = {**status, "lastSuccessfulScrape": edited}
+        observed = {**observed, "lastSuccessfulScrape": edited}
+    normal = _normal_time(edited)
+    if normal is not None:
+        seen.add(normal)
+    view = TargetView(
         namespace=meta["namespace"],
         name=meta["name"],
         uid=meta.get("uid", ""),
@@ -139,4 +162,7 @@ def target_view(body: dict[str, Any], previous: TargetView | None) -> TargetView
         observed=observed,
         deleting=bool(meta.get("deletionTimestamp")),
         jobs=previous.jobs if same_object and previous is not None else {},
+        last_scrapes=seen,
     )
+    view.remember_last_scrape(status.get("lastSuccessfulScrape"))
+    return view

@@ -15,6 +15,19 @@ from scoutly.controller.state import Policy, TargetView
 from scoutly.scheduling.policy import format_duration
 
 
+def failure_text(job: JobView, summary: RunSummary | None, summary_error: str | None) -> str:
+    """Why a Job failed, in the scrape's own words when it said (its run summary's message, e.g.
+    "greenhouse source failed: HTTP 503 ..."), else the Job's condition (reason: message)."""
+    if summary is not None and summary.message:
+        return summary.message
+    text = job.reason or "Unknown"
+    if job.message:
+        text += f": {job.message}"
+    if summary_error:
+        text += f" ({summary_error})"
+    return text
+
+
 def apply_outcome(
     status: dict[str, Any], job: JobView, summary: RunSummary | None, summary_error: str | None
 ) -> dict[str, Any] | None:
@@ -27,9 +40,9 @@ def apply_outcome(
     last_finish = parse_time(last.get("finish"))
     if last_finish and finish and finish < last_finish:
         return None
-    new = dict(status)
     ok = job.phase is JobPhase.SUCCEEDED
-    message = (summary.message if summary else None) or job.message or summary_error
+    new = dict(status)
+    message = (summary.message if summary else None) if ok else failure_text(job, summary, summary_error)
     lastjob: dict[str, Any] = {
         "name": job.name,
         "result": "Succeeded" if ok else "Failed",
@@ -150,7 +163,9 @@ def desired_status(view: TargetView, policy: Policy, now: datetime) -> dict[str,
             else "LastScrapeSucceeded"
             if last
             else "NoScrapeYet",
-            f"{failures} consecutive failures" if failures else "",
+            (f"{failures} consecutive failures: {last.get('message') or 'no reason given'}"[:1024])
+            if failures
+            else "",
             now,
             view.generation,
         ),

@@ -22,9 +22,10 @@ EXIT_HEALTHY, EXIT_UNHEALTHY, EXIT_ERROR = 0, 1, 2
 @dataclass(frozen=True)
 class Thresholds:
     max_pending_age: timedelta = timedelta(hours=1)
-    """Unhealthy when the oldest PENDING document is older than this."""
+    """Unhealthy when the oldest `pending` document is older than this (the operator claims its Jobs
+    as `processing`: a `pending` one is the app's, waiting for a worker)."""
     max_failures: int | None = None
-    """Unhealthy when more documents than this FAILED within the window (None: no limit)."""
+    """Unhealthy when more documents than this failed within the window (None: no limit)."""
     max_consecutive_failures: int = 3
     """Unhealthy when a target's last N outcomes in the window all failed."""
 
@@ -74,12 +75,22 @@ def _age(doc: Doc | None, now: datetime, key: str) -> float | None:
     return (now - (t if t.tzinfo else t.replace(tzinfo=UTC))).total_seconds()
 
 
+def _label(doc: Doc) -> str:
+    """The operator's documents name their Job; the app's are known by `_id`."""
+    return str(doc.get("jobName") or f"app:{doc.get('_id')}")
+
+
+def _target(doc: Doc) -> str:
+    """The operator's documents name their target; the app's, their company."""
+    return str(doc.get("target") or f"company:{doc.get('companyId')}")
+
+
 def _summary(doc: Doc | None, now: datetime) -> dict[str, Any] | None:
     if doc is None:
         return None
     return {
-        "jobName": doc.get("jobName"),
-        "target": doc.get("target"),
+        "jobName": _label(doc),
+        "target": _target(doc),
         "createdAt": _iso(doc.get("createdAt")),
         "ageSeconds": _age(doc, now, "createdAt"),
     }
@@ -89,7 +100,7 @@ def target_outcomes(finished_newest_first: list[Doc]) -> list[TargetOutcome]:
     """Pure: each target's newest outcome and how many failures in a row end its history."""
     by_target: dict[str, list[Doc]] = {}
     for d in finished_newest_first:
-        by_target.setdefault(str(d.get("target") or "?"), []).append(d)
+        by_target.setdefault(_target(d), []).append(d)
     out = []
     for target, docs in sorted(by_target.items()):
         streak = 0
@@ -101,9 +112,9 @@ def target_outcomes(finished_newest_first: list[Doc]) -> list[TargetOutcome]:
         out.append(
             TargetOutcome(
                 target=target,
-                jobName=str(last.get("jobName")),
+                jobName=_label(last),
                 status=str(last.get("status")),
-                finishedAt=_iso(last.get("finishedAt")),
+                finishedAt=_iso(last.get("completedAt")),
                 reason=last.get("reason"),
                 consecutiveFailures=streak,
             )
@@ -121,12 +132,12 @@ def problems(report: QueueReport, t: Thresholds) -> list[str]:
         and pending["ageSeconds"] > t.max_pending_age.total_seconds()
     ):
         found.append(
-            f"oldest PENDING job {pending['jobName']} is {_human(pending['ageSeconds'])} old "
+            f"oldest pending job {pending['jobName']} is {_human(pending['ageSeconds'])} old "
             f"(limit {_human(t.max_pending_age.total_seconds())})"
         )
     if t.max_failures is not None and report.failuresInWindow > t.max_failures:
         found.append(
-            f"{report.failuresInWindow} jobs FAILED in the last {_human(report.windowSeconds)} "
+            f"{report.failuresInWindow} jobs failed in the last {_human(report.windowSeconds)} "
             f"(limit {t.max_failures})"
         )
     failing = [o for o in report.targets if o.consecutiveFailures >= t.max_consecutive_failures > 0]
@@ -155,11 +166,11 @@ async def collect(
         failuresInWindow=failures_total,
         recentFailures=[
             {
-                "jobName": d.get("jobName"),
-                "target": d.get("target"),
-                "finishedAt": _iso(d.get("finishedAt")),
+                "jobName": _label(d),
+                "target": _target(d),
+                "finishedAt": _iso(d.get("completedAt")),
                 "reason": d.get("reason"),
-                "error": d.get("error"),
+                "error": d.get("errorMessage"),
             }
             for d in failures
         ],

@@ -49,10 +49,11 @@ def due_time(
 def should_dispatch(
     *, now: datetime, due: datetime, active: bool, suspended: bool, manual_pending: bool = False
 ) -> bool:
-    """Dispatch when due (or manually triggered), never while a Job of the target is pending or running."""
+    """Dispatch once strictly past the due time (the seed's `hoursSinceLastScrape > cooldownHours`) or
+    when manually triggered; never while a Job of the target is pending or running."""
     if active or suspended:
         return False
-    return manual_pending or now >= due
+    return manual_pending or now > due
 
 
 def dispatch_key(*, rank: int, due: datetime) -> tuple[int, datetime]:

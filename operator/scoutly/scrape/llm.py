@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import openai
@@ -78,17 +78,19 @@ class Scored:
     verdict: MatchVerdict | None
     usage: Usage
     error: str | None = None
+    estimated: int = 0  # the tokens reserved for the call before it was made
 
 
 def candidate_message(profile: CandidateProfile) -> str:
     """Static per candidate, so it forms a cacheable prompt prefix."""
     parts = {
-        "desired titles": ", ".join(profile.titles),
+        "career goals": ", ".join(profile.titles),
         "skills": ", ".join(profile.keywords),
         "locations": ", ".join(profile.locations),
         "remote ok": "" if profile.remote_ok is None else str(profile.remote_ok).lower(),
         "seniority": profile.seniority or "",
-        "summary": profile.summary,
+        "not interested in": ", ".join(profile.exclude),
+        **dict(profile.details),
         "cv": profile.cv_text,
     }
     return "Job seeker:\n" + "\n".join(f"{k}: {v}" for k, v in parts.items() if v)
@@ -160,7 +162,7 @@ class LlmScorer:
         self.reserved += estimate
         try:
             await self._tpm.acquire(min(estimate, self._tpm_max))
-            return await self._call(msgs)
+            return replace(await self._call(msgs), estimated=estimate)
         finally:
             self.reserved -= estimate
 

@@ -14,7 +14,7 @@ from scoutly.scrape.models import Posting
 from scoutly.scrape.prefilter import Prefilter, prefilter
 from scoutly.scrape.profile import CandidateProfile
 
-OnUsage = Callable[[str, Usage], Awaitable[None]]  # (user id, usage) after every call
+OnUsage = Callable[[CandidateProfile, Usage, int], Awaitable[None]]  # (who, usage, estimate) per call
 
 
 @dataclass
@@ -164,7 +164,7 @@ async def match_all(
                 completion_tokens=out.tokens.completion_tokens + res.usage.completion_tokens,
                 cached_tokens=out.tokens.cached_tokens + res.usage.cached_tokens,
             )
-            await on_usage(profile.user_id, res.usage)
+            await on_usage(profile, res.usage, res.estimated)
             if res.verdict is None:
                 out.errors.append(f"posting {posting.native_id} / user {profile.user_id}: {res.error}")
                 out.docs.append({**fallback, "llmError": res.error})

@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,7 +22,9 @@ from pydantic import ValidationError
 from pymongo.errors import PyMongoError
 
 from scoutly.api.summary import MAX_MESSAGE_BYTES, PostingQuality, QualityJump, RunSummary, TokenCounts
+from scoutly.scheduling.policy import parse_duration
 from scoutly.scrape import quality
+from scoutly.scrape.cv import CvError, fetch_cv
 from scoutly.scrape.dedupe import Diff, classify
 from scoutly.scrape.detect import DetectError, SourceRef, detect
 from scoutly.scrape.fetch import FetchConfig, Fetcher, Sleep, Validators
@@ -29,16 +32,17 @@ from scoutly.scrape.llm import LlmScorer, Usage
 from scoutly.scrape.match import match_all
 from scoutly.scrape.models import Posting, TargetSpec
 from scoutly.scrape.netguard import Resolver, system_resolver
-from scoutly.scrape.profile import profile_from_user
+from scoutly.scrape.profile import MAX_CV_CHARS, CandidateProfile, profile_from_user
 from scoutly.scrape.settings import ScrapeSettings
 from scoutly.scrape.sources import PARSER_VERSION, SourceContext, SourceResult, fetch_postings, resolve
-from scoutly.store import boards, candidates, jobqueues, matches, postings, tokens
+from scoutly.store import boards, candidates, companies, cvs, jobqueues, matches, postings, savedjobs, tokens
+from scoutly.store.companies import CompanyRef
 from scoutly.store.dblog import DbLogHandler
-from scoutly.store.mongo import Database, connect, database, ensure_indexes
+from scoutly.store.mongo import Database, Doc, connect, database, ensure_indexes
 
 log = logging.getLogger("scoutly.scrape")
 Clock = Callable[[], datetime]
-INDEXES = (*postings.INDEXES, *matches.INDEXES, *tokens.INDEXES)
+INDEXES = (*postings.INDEXES, *matches.INDEXES, *savedjobs.INDEXES)
 
 
 class RunFailed(Exception):
@@ -189,6 +193,123 @@ def _quality(
     return block, q.doc()
 
 
+async def load_profiles(
+    settings: ScrapeSettings,
+    db: Database,
+    fetcher: Fetcher,
+    users: list[Doc],
+    errors: list[str],
+    *,
+    clock: Clock,
+) -> list[CandidateProfile]:
+    """Profiles of the tracking users, each with its CV's text: reused from `candidatecvs` while
+    younger than SCOUTLY_CV_MAX_AGE and for the same `cvUrl`, else fetched and read again. A CV that
+    cannot be read is an error of the run, never fatal: the profile goes on without it."""
+    max_age = parse_duration(settings.cv_max_age)
+    now = clock()
+    stored = await cvs.load(db, user_ids=[u["_id"] for u in users])
+    profiles: list[CandidateProfile] = []
+    for u in users:
+        url = u.get("cvUrl")
+        text = ""
+        if isinstance(url, str) and url.strip():
+            prev = stored.get(str(u["_id"]))
+            fresh = (
+                prev is not None
+                and prev.get("cvUrl") == url
+                and isinstance(prev.get("fetchedAt"), datetime)
+                and now - prev["fetchedAt"] < max_age
+            )
+            if fresh and prev is not None:
+                text = str(prev.get("text") or "")
+                if prev.get("error"):
+                    errors.append(f"CV of user {u['_id']}: {prev['error']}")
+            else:
+                try:
+                    cv = await fetch_cv(fetcher, url, max_pages=settings.cv_max_pages, max_chars=MAX_CV_CHARS)
+                    text, error, digest = cv.text, None, cv.sha256
+                except CvError as e:
+                    text, error, digest = "", str(e), None
+                    errors.append(f"CV of user {u['_id']}: {e}")
+                await cvs.save(
+                    db, user_id=u["_id"], cv_url=url, text=text, error=error, sha256=digest, at=now
+                )
+        profiles.append(profile_from_user(u, cv_text=text))
+    return profiles
+
+
+@dataclass
+class Saved:
+    inserted: int = 0
+    skipped_no_company: int = 0
+
+
+async def save_matches(
+    db: Database,
+    docs: list[dict[str, Any]],
+    current: list[Posting],
+    company: CompanyRef | None,
+    *,
+    now: datetime,
+    source: str,
+    target: str,
+) -> Saved:
+    """New LLM matches into `savedjobs`, as the app's ResultsStorageStep saves them (a pair the user
+    has saved already, in either app generation, is left alone)."""
+    fresh = [d for d in docs if d.get("method") == "llm" and d.get("isMatch") and d.get("url")]
+    out = Saved()
+    if not fresh:
+        return out
+    if company is None:
+        out.skipped_no_company = len(fresh)
+        return out
+    by_id = {p.native_id: p for p in current}
+    have = await savedjobs.saved_pairs(
+        db, user_ids=sorted({str(d["userId"]) for d in fresh}), urls=sorted({str(d["url"]) for d in fresh})
+    )
+    new: list[Doc] = []
+    for d in fresh:
+        key = (str(d["userId"]), str(d["url"]))
+        if key in have:
+            continue
+        have.add(key)
+        posting = by_id.get(str(d["nativeId"]))
+        salary = posting.salary if posting else None
+        new.append(
+            savedjobs.saved_job(
+                user_id=key[0],
+                url=key[1],
+                company=company.oid,
+                title=str(d.get("title") or "")[:500] or "(untitled)",
+                score=int(d.get("score") or 0),
+                reasons=[str(r) for r in d.get("reasons") or []],
+                location=posting.location if posting else None,
+                salary={
+                    k: v
+                    for k, v in {
+                        "min": salary.min,
+                        "max": salary.max,
+                        "currency": salary.currency,
+                        "period": salary.interval,
+                    }.items()
+                    if v is not None
+                }
+                if salary
+                else None,
+                now=now,
+                scoutly={
+                    "target": target,
+                    "source": source,
+                    "nativeId": str(d["nativeId"]),
+                    "verdict": d.get("verdict"),
+                    "model": d.get("model"),
+                },
+            )
+        )
+    out.inserted = await savedjobs.insert_new(db, new)
+    return out
+
+
 async def execute(
     settings: ScrapeSettings,
     inputs: Inputs,
@@ -288,11 +409,12 @@ async def execute(
         len(diff.closed),
     )
 
+    company = await companies.resolve(db, spec.company_id) if spec.company_id else None
     refs = [t.user for t in spec.trackers]
-    if spec.company_id:
-        refs += await candidates.tracking_user_ids(db, company_id=spec.company_id)
+    if company is not None:
+        refs += await candidates.tracking_user_refs(db, company=company.oid)
     users = await candidates.load_users(db, refs=refs) if refs else []
-    profiles = [profile_from_user(u) for u in users]
+    profiles = await load_profiles(settings, db, fetcher, users, errors, clock=clock)
     notes: list[str] = []
     if scorer is None:
         notes.append("LLM step skipped: no OPENAI_API_KEY")
@@ -301,20 +423,30 @@ async def execute(
         db, source=source, board=ref.board, user_ids=[p.user_id for p in profiles]
     )
 
-    async def on_usage(user_id: str, usage: Usage) -> None:
+    async def on_usage(profile: CandidateProfile, usage: Usage, estimated: int) -> None:
         assert scorer is not None
+        at = clock()
         await tokens.record(
             db,
-            model=scorer.model,
-            prompt=usage.prompt_tokens,
-            completion=usage.completion_tokens,
-            cached=usage.cached_tokens,
-            target=inputs.target,
-            user_id=user_id,
-            company_id=spec.company_id,
-            job_name=settings.job_name or None,
-            purpose="match",
-            at=clock(),
+            tokens.usage_doc(
+                process_id=settings.job_name or inputs.target,
+                estimated=estimated,
+                prompt=usage.prompt_tokens,
+                completion=usage.completion_tokens,
+                price_input=settings.llm_price_input_per_million,
+                price_output=settings.llm_price_output_per_million,
+                user_email=profile.email or profile.user_id,
+                company_id=(company.slug if company else None) or spec.company_id or inputs.target,
+                company_name=(company.name if company else None) or spec.company,
+                at=at,
+                scoutly={
+                    "model": scorer.model,
+                    "cachedTokens": usage.cached_tokens,
+                    "target": inputs.target,
+                    "jobName": settings.job_name or None,
+                    "userId": profile.user_id,
+                },
+            ),
         )
 
     mo = await match_all(
@@ -329,14 +461,21 @@ async def execute(
         now=now,
         extra={"companyId": spec.company_id, "target": inputs.target},
     )
+    # saved jobs before the verdicts: a run that dies in between scores the pair again, never loses it
+    saved = await save_matches(
+        db, mo.docs, diff.current, company, now=now, source=source, target=inputs.target
+    )
+    if saved.skipped_no_company:
+        notes.append(f"{saved.skipped_no_company} matches not saved: the target names no company of the app")
     await matches.save(db, source=source, board=ref.board, docs=mo.docs, stored=stored_matches)
     errors.extend(mo.errors)
     log.info(
-        "matching: %d candidates, %d LLM calls, %d tokens, %d matches",
+        "matching: %d candidates, %d LLM calls, %d tokens, %d matches, %d new saved jobs",
         len(profiles),
         mo.llm_calls,
         mo.tokens.total,
         mo.matches,
+        saved.inserted,
     )
     summary = RunSummary(
         postingsFound=len(diff.current),
@@ -407,6 +546,7 @@ async def run(
     """The whole program; returns (exit code, summary) and never raises for expected failures."""
     started = time.monotonic()
     outcome = Outcome(RunSummary())
+    inputs: Inputs | None = None
     db: Database | None = None
     dblog: DbLogHandler | None = None
     client = None
@@ -418,11 +558,15 @@ async def run(
         uri = settings.mongodb_uri.get_secret_value()
         client = connect(uri)
         db = database(client, uri, settings.mongodb_database)
-        dblog = DbLogHandler(f"scrape:{inputs.target}")
+        dblog = DbLogHandler(
+            f"scrape:{inputs.target}",
+            process_id=settings.job_name or f"scrape-{uuid.uuid4()}",
+            max_entries=500,
+        )
         logging.getLogger("scoutly").setLevel(settings.log_level.upper())  # records reach the db logger too
         logging.getLogger().addHandler(dblog)
         try:
-            await ensure_indexes(db, extra=INDEXES)
+            await ensure_indexes(db, INDEXES)
         except PyMongoError as e:
             raise RunFailed(f"MongoDB unreachable: {type(e).__name__}") from e
         fetcher = make_fetcher(settings, resolver=resolver, sleep=sleep)
@@ -449,9 +593,9 @@ async def run(
         log.error("scrape failed: %s", outcome.failed)
     log.info("run summary %s", summary.model_dump_json())
     if db is not None:
-        if settings.job_name:
+        if settings.job_name and inputs is not None:
             with contextlib.suppress(PyMongoError):
-                await jobqueues.record_result(db, job_name=settings.job_name, result=summary.model_dump())
+                await record_result(db, settings, inputs, summary, clock())
         if dblog is not None:
             await dblog.flush_to(db)
             logging.getLogger().removeHandler(dblog)
@@ -459,6 +603,28 @@ async def run(
         await client.close()
     write_termination(settings.termination_log, summary)
     return (1 if outcome.failed else 0), summary
+
+
+async def record_result(
+    db: Database, settings: ScrapeSettings, inputs: Inputs, summary: RunSummary, now: datetime
+) -> None:
+    """The run summary into the Job's `jobqueues` document (written by the controller too, in any
+    order). Only for a target naming a company (the app's queue documents need a companyId): an `_id`
+    spelled out is used as it is, as the controller does; a `companyID` slug is looked up."""
+    ref = inputs.spec.company_id
+    if not ref:
+        return
+    oid = companies.oid_of(ref)
+    if oid is None:
+        found = await companies.resolve(db, ref)
+        if found is None:
+            return
+        oid = found.oid
+    namespace = inputs.target.split("/", 1)[0]
+    job = jobqueues.JobRef(
+        namespace=namespace, job_name=settings.job_name, target=inputs.target, company=oid, created_at=now
+    )
+    await jobqueues.record_result(db, job=job, result=summary.model_dump(), now=now)
 
 
 def main(target_arg: str | None) -> int:

@@ -138,10 +138,24 @@ class ScrapeSettings(BaseSettings):
     llm_max_posting_chars: int = Field(
         4000, ge=200, description="Posting description characters sent to the model."
     )
+    llm_price_input_per_million: float = Field(
+        0.0, ge=0, description="USD per million input tokens, for `tokenusages.costEstimate`; 0: free usage."
+    )
+    llm_price_output_per_million: float = Field(
+        0.0, ge=0, description="USD per million output tokens, for `tokenusages.costEstimate`; 0: free usage."
+    )
     match_min_score: int = Field(60, ge=0, le=100, description="Score from which a pair counts as a match.")
     prefilter_min_score: int = Field(
         35, ge=0, le=100, description="Prefilter score a pair needs before it is sent to the model."
     )
+
+    # -- candidates' CVs (users.cvUrl) --------------------------------------------------------------
+    cv_max_age: str = Field(
+        "24h",
+        pattern=r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$",
+        description="How long a CV's extracted text is reused before the CV is fetched again (Go duration).",
+    )
+    cv_max_pages: int = Field(20, ge=1, le=500, description="Pages of a CV PDF read.")
 
     @field_validator("scrape_api_bases")
     @classmethod

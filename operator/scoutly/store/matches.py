@@ -1,5 +1,6 @@
-"""`jobmatches`: one verdict per (posting, user), with the posting and profile hashes it was made for,
-so an unchanged pair is never scored twice.
+"""`jobmatches` (operator-only): one verdict per (posting, user), matches and non-matches alike, with
+the posting and profile hashes it was made for, so an unchanged pair is never scored twice. The app
+shows matches from `savedjobs` (store/savedjobs.py), written beside these.
 
 Written like `jobpostings` (see there): a new verdict is inserted with `match_id` of its natural key as
 `_id`, a stored one is updated by its own `_id` (`load` returns whole documents, `_id` included)."""
@@ -9,25 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import pymongo
 from pymongo import InsertOne, UpdateOne
 
-from scoutly.store.mongo import Database, Doc
+from scoutly.store.mongo import Database, Doc, IndexSpec
 from scoutly.store.postings import Write, bulk_by_id, key_id
 
 COLLECTION = "jobmatches"
-INDEXES: tuple[tuple[str, list[tuple[str, int]], bool], ...] = (
-    (
-        COLLECTION,
-        [
-            ("source", pymongo.ASCENDING),
-            ("board", pymongo.ASCENDING),
-            ("nativeId", pymongo.ASCENDING),
-            ("userId", pymongo.ASCENDING),
-        ],
-        True,
-    ),
-    (COLLECTION, [("userId", pymongo.ASCENDING), ("score", pymongo.DESCENDING)], False),
+INDEXES = (
+    IndexSpec(COLLECTION, (("source", 1), ("board", 1), ("nativeId", 1), ("userId", 1)), unique=True),
+    IndexSpec(COLLECTION, (("userId", 1), ("score", -1))),
 )
 
 

@@ -1,27 +1,50 @@
-"""Connection and start-up indexes. Works on MongoDB and FerretDB (no TTL/partial indexes, no transactions)."""
+"""Connection and start-up indexes. Works on MongoDB and on FerretDB (the embedded default), which
+refuses partial indexes and has no TTL indexes, transactions or change streams."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-import pymongo
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
 from pymongo.uri_parser import parse_uri
 
 Doc = dict[str, Any]
 Database = AsyncDatabase[Doc]
 
 DEFAULT_DB = "scoutly"
+log = logging.getLogger("scoutly.store")
 
-# (collection, keys, unique). The unique ones keep one document per natural key; the scrape's writes
-# filter on `_id` (derived from that key, store/postings.py:key_id) because FerretDB pushes down no other.
-INDEXES: tuple[tuple[str, list[tuple[str, int]], bool], ...] = (
-    ("jobqueues", [("jobName", pymongo.ASCENDING)], True),
-    ("jobqueues", [("status", pymongo.ASCENDING), ("createdAt", pymongo.ASCENDING)], False),
-    ("jobqueues", [("target", pymongo.ASCENDING), ("createdAt", pymongo.DESCENDING)], False),
-    ("logs", [("timestamp", pymongo.DESCENDING)], False),
-)
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """One index as MongoDB gets it. `partial` is a partialFilterExpression: an index on an operator-only
+    field that must never refuse the app's own documents (which lack the field) is unique only where the
+    field exists. FerretDB v1.24 refuses partial indexes, so there they are skipped (nothing the
+    operator does depends on them: its writes are keyed by `_id`)."""
+
+    collection: str
+    keys: tuple[tuple[str, int], ...]
+    unique: bool = False
+    partial: Mapping[str, Any] | None = field(default=None, hash=False)
+    owner: str = "operator"  # "app": the app's Mongoose model declares the same index
+
+    @property
+    def name(self) -> str:
+        """MongoDB's default name (`field_1_other_-1`), the one Mongoose's autoIndex gives as well."""
+        return "_".join(f"{k}_{d}" for k, d in self.keys)
+
+    def options(self) -> dict[str, Any]:
+        opts: dict[str, Any] = {"name": self.name}
+        if self.unique:
+            opts["unique"] = True
+        if self.partial is not None:
+            opts["partialFilterExpression"] = dict(self.partial)
+        return opts
 
 
 def connect(uri: str, *, timeout_ms: int = 5000, app_name: str = "scoutly") -> AsyncMongoClient[Doc]:
@@ -37,8 +60,29 @@ def database(client: AsyncMongoClient[Doc], uri: str, default: str = DEFAULT_DB)
     return client[name]
 
 
-async def ensure_indexes(
-    db: Database, extra: tuple[tuple[str, list[tuple[str, int]], bool], ...] = ()
-) -> None:
-    for coll, keys, unique in (*INDEXES, *extra):
-        await db[coll].create_index(keys, unique=unique)
+async def is_ferretdb(db: Database) -> bool:
+    """FerretDB answers buildInfo with fields of its own (`ferretdbVersion`, `ferretdbFeatures`)."""
+    info = await db.client.admin.command("buildInfo")
+    return any(k.startswith("ferretdb") for k in info)
+
+
+async def ensure_indexes(db: Database, specs: Iterable[IndexSpec]) -> list[str]:
+    """Create the indexes that are missing; returns the names skipped or refused, each logged.
+
+    An index MongoDB refuses (the app's unique savedjobs index next to documents of the older app
+    generation, an existing index of the same name with other options) is reported, never fatal: the
+    operator's writes do not depend on any of them for correctness."""
+    ferret = await is_ferretdb(db)
+    skipped: list[str] = []
+    for spec in specs:
+        where = f"{spec.collection}.{spec.name}"
+        if spec.partial is not None and ferret:
+            skipped.append(where)
+            log.debug("index %s skipped: FerretDB refuses partial indexes", where)
+            continue
+        try:
+            await db[spec.collection].create_index(list(spec.keys), **spec.options())
+        except OperationFailure as e:
+            skipped.append(where)
+            log.warning("index %s not created: %s", where, str(e)[:300])
+    return skipped

@@ -18,21 +18,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import pymongo
 from pymongo import InsertOne, UpdateMany, UpdateOne
 from pymongo.errors import BulkWriteError
 
-from scoutly.store.mongo import Database, Doc
+from scoutly.store.mongo import Database, Doc, IndexSpec
 
 COLLECTION = "jobpostings"
 OPEN, CLOSED = "OPEN", "CLOSED"
-INDEXES: tuple[tuple[str, list[tuple[str, int]], bool], ...] = (
-    (
-        COLLECTION,
-        [("source", pymongo.ASCENDING), ("board", pymongo.ASCENDING), ("nativeId", pymongo.ASCENDING)],
-        True,
-    ),
-    (COLLECTION, [("companyId", pymongo.ASCENDING), ("status", pymongo.ASCENDING)], False),
+INDEXES = (
+    IndexSpec(COLLECTION, (("source", 1), ("board", 1), ("nativeId", 1)), unique=True),
+    IndexSpec(COLLECTION, (("companyId", 1), ("status", 1))),
 )
 _BATCH = 500  # ids per $in
 _INSERTS_PER_CALL = 1000

@@ -1,6 +1,8 @@
-"""Read-only queries behind `scoutly queue status`: the `jobqueues` audit trail summarised.
+"""Read-only queries behind `scoutly queue status`: the `jobqueues` collection summarised, the app's
+documents and the operator's alike (the app's lowercase statuses; `completedAt`, `errorMessage`).
 
-Plain finds and counts (no aggregation pipeline) so it behaves the same on MongoDB and FerretDB.
+Plain finds and counts (no aggregation pipeline) so it behaves the same on MongoDB and FerretDB; the
+counts are the ones the app's fileQueueStatus script prints.
 """
 
 from __future__ import annotations
@@ -12,16 +14,17 @@ from scoutly.store.jobqueues import COLLECTION, QueueStatus
 from scoutly.store.mongo import Database, Doc
 
 _FIELDS = {
-    "_id": 0,
+    "_id": 1,
     "jobName": 1,
     "target": 1,
+    "companyId": 1,
     "status": 1,
     "createdAt": 1,
     "lastAttemptAt": 1,
-    "finishedAt": 1,
+    "completedAt": 1,
     "reason": 1,
-    "error": 1,
-    "attempts": 1,
+    "errorMessage": 1,
+    "retryCount": 1,
 }
 
 
@@ -38,10 +41,10 @@ async def oldest(db: Database, status: QueueStatus) -> Doc | None:
 
 
 async def recent_failures(db: Database, *, since: datetime, limit: int) -> tuple[int, list[Doc]]:
-    """(how many FAILED since `since`, the newest `limit` of them)."""
-    filt: dict[str, Any] = {"status": QueueStatus.FAILED.value, "finishedAt": {"$gte": since}}
+    """(how many failed since `since`, the newest `limit` of them)."""
+    filt: dict[str, Any] = {"status": QueueStatus.FAILED.value, "completedAt": {"$gte": since}}
     total = await db[COLLECTION].count_documents(filt)
-    cursor = db[COLLECTION].find(filt, _FIELDS).sort("finishedAt", -1).limit(limit)
+    cursor = db[COLLECTION].find(filt, _FIELDS).sort("completedAt", -1).limit(limit)
     return total, await cursor.to_list(limit)
 
 
@@ -49,7 +52,7 @@ async def finished_since(db: Database, *, since: datetime, limit: int = 20_000) 
     """Finished documents since `since`, newest first (per-target outcomes are derived from these)."""
     filt: dict[str, Any] = {
         "status": {"$in": [QueueStatus.COMPLETED.value, QueueStatus.FAILED.value]},
-        "finishedAt": {"$gte": since},
+        "completedAt": {"$gte": since},
     }
-    cursor = db[COLLECTION].find(filt, _FIELDS).sort("finishedAt", -1).limit(limit)
+    cursor = db[COLLECTION].find(filt, _FIELDS).sort("completedAt", -1).limit(limit)
     return await cursor.to_list(limit)

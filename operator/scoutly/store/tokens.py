@@ -1,49 +1,70 @@
-"""`tokenusages`: one document per LLM call, with the counts exactly as the server reported them."""
+"""`tokenusages` (src/models/TokenUsage.ts): one document per LLM call, in the fields the app's
+TokenUsageService sums (`actualTokens`, `costEstimate.total`, by `userEmail`, `companyId`,
+`operation`, `timestamp`).
+
+As the app's JobMatchingContext writes them: `companyId` is the company's `companyID` slug (a String),
+`actualTokens` = input + output, `estimatedTokens` the estimate made before the call. The operator's
+own details (model, cached tokens, target, Job, user) are under `scoutly`.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-import pymongo
+from bson import ObjectId
 
+from scoutly.store import appschema
 from scoutly.store.mongo import Database, Doc
 
 COLLECTION = "tokenusages"
-INDEXES: tuple[tuple[str, list[tuple[str, int]], bool], ...] = (
-    (COLLECTION, [("target", pymongo.ASCENDING), ("createdAt", pymongo.DESCENDING)], False),
-    (COLLECTION, [("userId", pymongo.ASCENDING), ("createdAt", pymongo.DESCENDING)], False),
-)
+OPERATION = appschema.TokenOperation.DEEP_DIVE_ANALYSIS  # one posting read in full for one candidate
 
 
-async def record(
-    db: Database,
+def usage_doc(
     *,
-    model: str,
+    process_id: str,
+    estimated: int,
     prompt: int,
     completion: int,
-    cached: int,
-    target: str,
-    user_id: str,
-    company_id: str | None,
-    job_name: str | None,
-    purpose: str,
+    price_input: float,
+    price_output: float,
+    user_email: str,
+    company_id: str,
+    company_name: str,
     at: datetime,
-) -> None:
+    scoutly: dict[str, Any],
+) -> Doc:
+    """`price_*`: USD per million tokens (0: free usage, as the app's default)."""
+    cost_in = prompt * price_input / 1_000_000
+    cost_out = completion * price_output / 1_000_000
     doc: Doc = {
-        "model": model,
-        "promptTokens": prompt,
-        "completionTokens": completion,
-        "cachedTokens": cached,
-        "totalTokens": prompt + completion,
-        "target": target,
-        "userId": user_id,
+        "_id": ObjectId(),
+        "processId": process_id,
+        "timestamp": at,
+        "operation": OPERATION.value,
+        "estimatedTokens": estimated,
+        "actualTokens": prompt + completion,
+        "inputTokens": prompt,
+        "outputTokens": completion,
+        "costEstimate": {
+            "input": cost_in,
+            "output": cost_out,
+            "total": cost_in + cost_out,
+            "currency": "USD",
+            "isFreeUsage": price_input == 0 and price_output == 0,
+        },
+        "userEmail": user_email,
         "companyId": company_id,
-        "jobName": job_name,
-        "purpose": purpose,
+        "companyName": company_name,
         "createdAt": at,
+        "updatedAt": at,
+        "__v": 0,
+        "scoutly": scoutly,
     }
+    appschema.check(COLLECTION, doc)
+    return doc
+
+
+async def record(db: Database, doc: Doc) -> None:
     await db[COLLECTION].insert_one(doc)
-
-
-async def find(db: Database, *, target: str) -> list[Doc]:
-    return [d async for d in db[COLLECTION].find({"target": target})]

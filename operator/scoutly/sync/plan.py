@@ -9,13 +9,13 @@ ever part of an action (OWNED_FIELDS); everything else on a target belongs to it
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from scoutly.api import models as m
-from scoutly.store.preferences import URL_FIELDS
 
 FIELD_MANAGER = "scoutly-sync"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -140,7 +140,27 @@ def _company_id_of(target: Doc) -> str | None:
     return str(cid) if cid else None
 
 
+APP_RANK_DEFAULT = 50  # UserCompanyPreference.rank's default, which Mongoose fills in on read
+
+
+def app_rank(value: Any) -> float | None:
+    """A preference's rank as the app uses it: a Number 1..100, fractions allowed (94.5); missing means
+    the schema's default. None: not a rank the app could have stored."""
+    if value is None:
+        return float(APP_RANK_DEFAULT)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value) if 1 <= value <= 100 else None
+
+
+def crd_rank(rank: float) -> int:
+    """The CRD's integer rank: the floor. The cooldown tiers' thresholds are integers, and for an
+    integer t, rank >= t exactly when floor(rank) >= t: 94.5 keeps the app's 24h tier, 95.0 its 12h."""
+    return math.floor(rank)
+
+
 def _rank(value: Any) -> int | None:
+    """The rank of a target found in the cluster (already an integer 0..100), else None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, float) and value.is_integer():
@@ -151,11 +171,9 @@ def _rank(value: Any) -> int | None:
 
 
 def _url(company: Doc) -> str | None:
-    for key in URL_FIELDS:
-        v = company.get(key)
-        if isinstance(v, str) and v.strip():
-            return v.strip()
-    return None
+    """`careers_url` verbatim: query strings, fragments and length as the app stored them."""
+    v = company.get("careers_url")
+    return v if isinstance(v, str) and v else None
 
 
 def owned_tracker_users(target: Doc) -> set[str]:
@@ -240,31 +258,42 @@ def plan_sync(
             problems.append(Problem(f"company {cid}", "duplicate", "duplicate company id; first kept"))
             continue
         company_by_id[cid] = c
-    user_ids = {str(u.get("_id")) for u in users if u.get("_id") is not None}
+    # a preference's userId holds String(users._id) (older app) or String(users.userId) (newer app);
+    # both resolve to the user's _id, the id the app's saved jobs carry
+    user_key: dict[str, str] = {}
+    for u in users:
+        if u.get("_id") is None:
+            continue
+        uid = str(u["_id"])
+        user_key[uid] = uid
+        if u.get("userId") is not None:
+            user_key.setdefault(str(u["userId"]), uid)
 
-    # preferences -> tracking (company -> user -> rank), bad records reported
+    # preferences -> tracking (company -> user -> raw rank), bad records reported
     seen: dict[tuple[str, str], str] = {}
-    tracking: dict[str, dict[str, int]] = {}
+    tracking: dict[str, dict[str, float]] = {}
     for p in preferences:
         pid = str(p.get("_id"))
         rec = f"preference {pid}"
         raw_uid, raw_cid = p.get("userId"), p.get("companyId")
-        if raw_uid is None or raw_cid is None:
+        if raw_uid in (None, "") or raw_cid is None:
             problems.append(Problem(rec, "incomplete", "preference without userId or companyId"))
             continue
-        uid, cid = str(raw_uid), str(raw_cid)
+        cid = str(raw_cid)
         if cid not in company_by_id:
             problems.append(Problem(rec, "missing-company", f"company {cid} does not exist"))
             continue
-        if uid not in user_ids:
-            problems.append(Problem(rec, "missing-user", f"user {uid} does not exist"))
+        found = user_key.get(str(raw_uid))
+        if found is None:
+            problems.append(Problem(rec, "missing-user", f"user {raw_uid} does not exist"))
             continue
+        uid = found
         if p.get("isTracking") is not True:
             continue
-        rank = _rank(p.get("rank"))
+        rank = app_rank(p.get("rank"))
         if rank is None:
             problems.append(
-                Problem(rec, "bad-rank", f"rank {p.get('rank')!r} is not an integer in 0..100; skipped")
+                Problem(rec, "bad-rank", f"rank {p.get('rank')!r} is not a number in 1..100; skipped")
             )
             continue
         key = (uid, cid)
@@ -275,7 +304,7 @@ def plan_sync(
                     rec,
                     "duplicate",
                     f"duplicate of preference {seen[key]} (user {uid}, company "
-                    f"{cid}); the higher rank {kept} counts",
+                    f"{cid}); the higher rank {kept:g} counts",
                 )
             )
             tracking[cid][uid] = kept
@@ -343,7 +372,8 @@ def plan_sync(
                 problems.append(Problem(rec, "name-taken", f"target {name} exists and is {owner}; skipped"))
                 continue
         company = company_by_id[cid]
-        display = str(company.get("name") or "").strip()
+        raw_name = company.get("company")
+        display = raw_name.strip() if isinstance(raw_name, str) else ""
         if not display:
             problems.append(Problem(rec, "empty-name", "company name is empty; the company id is shown"))
             display = cid
@@ -366,8 +396,8 @@ def plan_sync(
             company=display,
             company_id=cid,
             url=url,
-            rank=max(r for _, r in ranked),
-            trackers=tuple(sorted(ranked)),
+            rank=crd_rank(max(r for _, r in ranked)),
+            trackers=tuple(sorted((u, crd_rank(r)) for u, r in ranked)),
             suspend=False,
         )
         emit(

@@ -64,7 +64,7 @@ async def run_sync(
     """One reconcile of MongoDB preferences into ScrapeTargets. Raises only on fatal errors (reads)."""
     started = time.monotonic()
     companies, users, prefs = await asyncio.gather(
-        preferences.load_companies(db), preferences.load_user_ids(db), preferences.load_preferences(db)
+        preferences.load_companies(db), preferences.load_users(db), preferences.load_preferences(db)
     )
     targets = await list_targets(kube, namespace)
     plan = plan_sync(companies=companies, users=users, preferences=prefs, targets=targets)

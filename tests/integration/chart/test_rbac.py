@@ -21,7 +21,7 @@ from scoutly.testing.env import LocalEnv
 from scoutly.testing.wait import eventually
 from tests.integration.chart.cluster import install, release_name, service_account_kubeconfig, uninstall
 from tests.integration.controller.conftest import OperatorFactory
-from tests.integration.controller.helpers import create_target, get_target, jobs_of
+from tests.integration.controller.helpers import company_id, create_target, get_target, jobs_of
 
 pytestmark = [pytest.mark.cluster, pytest.mark.mongo]
 
@@ -119,7 +119,7 @@ async def test_operator_completes_the_scenario_with_exactly_the_charts_rbac(
                 {"scoutly.io/kwok-duration": "300ms", "scoutly.io/kwok-message": json.dumps(SUMMARY)}
             ),
         )
-        await create_target(kube, namespace, "acme", rank=95, cooldown="2s")
+        await create_target(kube, namespace, "acme", rank=95, cooldown="2s", companyId=company_id())
 
         async def succeeded() -> dict[str, Any] | None:  # watch + dispatch + status patch
             t = await get_target(kube, namespace, "acme")
@@ -152,9 +152,9 @@ async def test_operator_completes_the_scenario_with_exactly_the_charts_rbac(
         ]
 
         async def recorded() -> dict[str, Any] | None:
-            return await mongo_db["jobqueues"].find_one({"jobName": first, "status": "COMPLETED"})
+            return await mongo_db["jobqueues"].find_one({"jobName": first, "status": "completed"})
 
-        assert (await eventually(recorded, what="jobqueues COMPLETED"))["result"]["postingsFound"] == 7
+        assert (await eventually(recorded, what="jobqueues completed"))["result"]["postingsFound"] == 7
 
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
             metrics = (await http.get("/metrics")).text
@@ -205,12 +205,11 @@ async def test_sync_and_leader_election_work_with_exactly_the_charts_rbac(
             assert not await _allowed(as_sync, "default", "scoutly.io", "scrapetargets", "list")
             assert not await _allowed(as_sync, namespace, "", "secrets", "get")
             u, a, b = oid(), oid(), oid()
-            await seed(mongo_db, users=[u], companies=[company(a, "Acme"), company(b, "Beta")], prefs=[])
-            await mongo_db["usercompanypreferences"].insert_many(
-                [
-                    {"userId": u, "companyId": a, "rank": 80, "isTracking": True},
-                    {"userId": u, "companyId": b, "rank": 60, "isTracking": True},
-                ]
+            await seed(
+                mongo_db,
+                users=[u],
+                companies=[company(a, "Acme"), company(b, "Beta")],
+                prefs=[(u, a, 80, True), (u, b, 60, True)],
             )
             report = await run_sync(db=mongo_db, kube=as_sync, namespace=namespace)
             assert not report.errors, report.errors

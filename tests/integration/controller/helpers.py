@@ -5,10 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from bson import ObjectId
+
 from scoutly.controller.jobs import LABEL_TARGET, parse_time
 from scoutly.kube.client import KubeClient, ns_path
 
 ST = "scoutly.io/v1alpha1"
+
+
+def company_id() -> str:
+    """A companyId for a target whose Jobs are mirrored to `jobqueues` (the app's queue documents need
+    one: a target without a company gets none)."""
+    return str(ObjectId())
 
 
 def target_body(

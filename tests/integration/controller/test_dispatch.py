@@ -7,12 +7,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
 from scoutly.controller.jobs import FINALIZER, parse_time
 from scoutly.kube.client import KubeClient, ns_path
 from scoutly.testing.wait import eventually
+from tests import appdata
 from tests.integration.controller.conftest import OperatorFactory
 from tests.integration.controller.helpers import condition, create_target, created, get_target, jobs_of
 
@@ -36,8 +36,9 @@ SUMMARY = {
 async def test_due_target_gets_exactly_one_job_and_outcome_is_written_back(
     kube: KubeClient, namespace: str, mongo_db: AsyncDatabase[dict[str, Any]], start_operator: OperatorFactory
 ) -> None:
-    company_id = ObjectId()
-    await mongo_db["companies"].insert_one({"_id": company_id, "name": "Acme"})
+    acme = appdata.company("acme", "Acme", "https://boards.greenhouse.io/acme")
+    company_id = acme["_id"]
+    await mongo_db["companies"].insert_one(acme)
     await start_operator(
         extra_pod_annotations=json.dumps(
             {"scoutly.io/kwok-duration": "500ms", "scoutly.io/kwok-message": json.dumps(SUMMARY)}
@@ -98,14 +99,16 @@ async def test_due_target_gets_exactly_one_job_and_outcome_is_written_back(
     await eventually(released, what="finalizer released")
     doc = await mongo_db["jobqueues"].find_one({"jobName": meta["name"]})
     assert doc is not None
-    assert doc["status"] == "COMPLETED"
+    assert appdata.validate_all("jobqueues", [doc]) == []
+    assert doc["status"] == "completed" and doc["jobPhase"] == "Succeeded"
     assert doc["target"] == f"{namespace}/acme"
-    assert doc["companyId"] == str(company_id)
+    assert doc["companyId"] == company_id
     assert doc["result"]["postingsFound"] == 12
-    assert doc["finishedAt"] >= doc["createdAt"].replace(microsecond=0)
+    assert doc["completedAt"] >= doc["createdAt"].replace(microsecond=0)
     company = await mongo_db["companies"].find_one({"_id": company_id})
-    assert company is not None
+    assert company is not None and appdata.validate_all("companies", [company]) == []
     assert company["lastSuccessfulScrape"].replace(microsecond=0) == last.replace(microsecond=0)
+    assert company["updatedAt"] > acme["updatedAt"]
     # events: few, on transitions
     events = (await kube.get(ns_path("v1", namespace, "events"), fieldSelector="involvedObject.name=acme"))[
         "items"

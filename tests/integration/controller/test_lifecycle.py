@@ -16,6 +16,7 @@ from scoutly.testing.wait import eventually
 from tests.integration.controller.conftest import OperatorFactory
 from tests.integration.controller.helpers import (
     ST,
+    company_id,
     condition,
     create_target,
     created,
@@ -42,7 +43,9 @@ async def test_failed_job_sets_failed_and_retries_with_backoff(
             {"scoutly.io/kwok-duration": "200ms", "scoutly.io/kwok-exit-code": "1"}
         ),
     )
-    await create_target(kube, namespace, "broken", cooldown="1h", jobTemplate={"backoffLimit": 0})
+    await create_target(
+        kube, namespace, "broken", cooldown="1h", jobTemplate={"backoffLimit": 0}, companyId=company_id()
+    )
     target = await eventually(
         lambda: phase_is(kube, namespace, "broken", "Failed"), timeout=60, what="phase Failed"
     )
@@ -71,8 +74,9 @@ async def test_failed_job_sets_failed_and_retries_with_backoff(
     assert parse_time(target["status"]["nextScrapeTime"]) == second_failed + timedelta(seconds=6)
     docs = await mongo_db["jobqueues"].find({"target": f"{namespace}/broken"}).to_list()
     assert len(docs) == 2
-    assert {d["status"] for d in docs} == {"FAILED"}
+    assert {d["status"] for d in docs} == {"failed"}
     assert {d["reason"] for d in docs} == {"BackoffLimitExceeded"}
+    assert all("BackoffLimitExceeded" in d["errorMessage"] for d in docs)  # no run summary: the Job's reason
 
 
 async def test_no_second_job_while_one_runs_even_under_a_burst_of_updates(
@@ -101,7 +105,7 @@ async def test_restart_mid_flight_creates_no_duplicate_and_loses_no_outcome(
     kube: KubeClient, namespace: str, mongo_db: AsyncDatabase[dict[str, Any]], start_operator: OperatorFactory
 ) -> None:
     first = await start_operator(extra_pod_annotations=json.dumps({"scoutly.io/kwok-duration": "3s"}))
-    await create_target(kube, namespace, "restart", cooldown="1h")
+    await create_target(kube, namespace, "restart", cooldown="1h", companyId=company_id())
     await eventually(lambda: phase_is(kube, namespace, "restart", "Running"), timeout=30, what="Running")
     await first.crash()
     jobs = await jobs_of(kube, namespace, "restart")
@@ -120,8 +124,8 @@ async def test_restart_mid_flight_creates_no_duplicate_and_loses_no_outcome(
     )
     assert target["status"]["lastJob"]["name"] == name
     doc = await eventually(
-        lambda: mongo_db["jobqueues"].find_one({"jobName": name, "status": "COMPLETED"}),
-        what="jobqueues COMPLETED",
+        lambda: mongo_db["jobqueues"].find_one({"jobName": name, "status": "completed"}),
+        what="jobqueues completed",
     )
     assert doc["jobName"] == name
     jobs = await jobs_of(kube, namespace, "restart")
@@ -177,12 +181,12 @@ async def test_deleting_a_target_cleans_up_jobs_and_fails_open_documents(
     kube: KubeClient, namespace: str, mongo_db: AsyncDatabase[dict[str, Any]], start_operator: OperatorFactory
 ) -> None:
     await start_operator(extra_pod_annotations=json.dumps({"scoutly.io/kwok-duration": "60s"}))
-    await create_target(kube, namespace, "doomed")
+    await create_target(kube, namespace, "doomed", companyId=company_id())
     await eventually(lambda: phase_is(kube, namespace, "doomed", "Running"), timeout=30, what="Running")
     name = (await jobs_of(kube, namespace, "doomed"))[0]["metadata"]["name"]
     await eventually(
-        lambda: mongo_db["jobqueues"].find_one({"jobName": name, "status": "PROCESSING"}),
-        what="jobqueues PROCESSING",
+        lambda: mongo_db["jobqueues"].find_one({"jobName": name, "status": "processing"}),
+        what="jobqueues processing",
     )
     await kube.delete(ns_path(ST, namespace, "scrapetargets", "doomed"))
 
@@ -192,7 +196,7 @@ async def test_deleting_a_target_cleans_up_jobs_and_fails_open_documents(
     await eventually(gone, timeout=60, what="Jobs garbage-collected (finalizer released)")
     doc = await mongo_db["jobqueues"].find_one({"jobName": name})
     assert doc is not None
-    assert doc["status"] == "FAILED"
+    assert doc["status"] == "failed"
     assert doc["reason"] == "TargetDeleted"
 
 
@@ -233,10 +237,10 @@ async def test_history_limit_keeps_the_newest_jobs(
         successful_jobs_history_limit=2,
         extra_pod_annotations=json.dumps({"scoutly.io/kwok-duration": "200ms"}),
     )
-    await create_target(kube, namespace, "churn", cooldown="1s")
+    await create_target(kube, namespace, "churn", cooldown="1s", companyId=company_id())
 
     async def five_runs() -> bool:
-        return await mongo_db["jobqueues"].count_documents({"status": "COMPLETED"}) >= 5
+        return await mongo_db["jobqueues"].count_documents({"status": "completed"}) >= 5
 
     await eventually(five_runs, timeout=90, what="five completed runs")
     await patch_target(kube, namespace, "churn", {"spec": {"suspend": True}})
@@ -299,7 +303,7 @@ async def test_outcome_is_recorded_when_the_job_is_deleted_right_after_finishing
     kube: KubeClient, namespace: str, mongo_db: AsyncDatabase[dict[str, Any]], start_operator: OperatorFactory
 ) -> None:
     first = await start_operator(extra_pod_annotations=json.dumps({"scoutly.io/kwok-duration": "2s"}))
-    await create_target(kube, namespace, "fleeting", cooldown="1h")
+    await create_target(kube, namespace, "fleeting", cooldown="1h", companyId=company_id())
     await eventually(lambda: phase_is(kube, namespace, "fleeting", "Running"), timeout=30, what="Running")
     await first.crash()
     name = (await jobs_of(kube, namespace, "fleeting"))[0]["metadata"]["name"]
@@ -317,8 +321,8 @@ async def test_outcome_is_recorded_when_the_job_is_deleted_right_after_finishing
     )
     assert target["status"]["lastJob"]["name"] == name
     await eventually(
-        lambda: mongo_db["jobqueues"].find_one({"jobName": name, "status": "COMPLETED"}),
-        what="jobqueues COMPLETED",
+        lambda: mongo_db["jobqueues"].find_one({"jobName": name, "status": "completed"}),
+        what="jobqueues completed",
     )
 
     async def gone() -> bool:

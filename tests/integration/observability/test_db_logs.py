@@ -1,5 +1,6 @@
-"""The operator's database-backed logger: records land in `logs`, and a MongoDB restart neither blocks
-the controller nor loses the records logged meanwhile (they wait in the bounded buffer)."""
+"""The operator's database-backed logger: records land in the app's capped `logs` collection as batch
+documents in the app's format, and a MongoDB restart neither blocks the controller nor loses the
+records logged meanwhile (they wait in the bounded buffer)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from scoutly import metrics
 from scoutly.kube.client import KubeClient
 from scoutly.testing.env import LocalEnv
 from scoutly.testing.wait import eventually
+from tests import appdata
 from tests.integration.controller.conftest import OperatorFactory
 from tests.integration.controller.helpers import create_target, get_target
 
@@ -42,26 +44,36 @@ async def test_logs_land_in_mongodb_and_survive_a_restart(
     info_logs: None,
 ) -> None:
     mongo, mongo_db = private_mongo  # restarted below: not the session's shared FerretDB
+    await appdata.create_app_collections(mongo_db)  # the app made `logs` capped; the operator never does
     await start_operator(
         mongodb_uri=mongo.mongo_uri,
         mongodb_database=mongo_db.name,
+        db_log_interval="1s",
         extra_pod_annotations=json.dumps({"scoutly.io/kwok-duration": "300ms"}),
     )
     written_before = sample("scoutly_db_log_written_total")
 
     async def logged(name: str) -> list[dict[str, Any]] | None:
-        docs = await mongo_db["logs"].find({"meta.target": f"{namespace}/{name}"}).to_list()
-        messages = [d["message"] for d in docs]
+        entries = [
+            e
+            async for d in mongo_db["logs"].find({"context": "scoutly-operator"})
+            for e in d["entries"]
+            if (e.get("data") or {}).get("target") == f"{namespace}/{name}"
+        ]
+        messages = [e["message"] for e in entries]
         ok = any(m.startswith("created Job") for m in messages) and any("succeeded" in m for m in messages)
-        return docs if ok else None
+        return entries if ok else None
 
     await create_target(kube, namespace, "log-a", cooldown="1h")
-    docs = await eventually(lambda: logged("log-a"), timeout=60, what="log-a's records in `logs`")
-    d = docs[0]
-    assert d["context"] == "operator"
-    assert d["level"] in {"info", "warning"}
-    assert d["meta"]["job"].startswith("log-a-")
-    assert d["meta"]["logger"] == "scoutly.controller"
+    entries = await eventually(lambda: logged("log-a"), timeout=60, what="log-a's records in `logs`")
+    e = entries[0]
+    assert e["context"] == "scoutly-operator"
+    assert e["level"] in {"info", "warn"}
+    assert e["data"]["job"].startswith("log-a-")
+    assert e["data"]["logger"] == "scoutly.controller"
+    batches = await mongo_db["logs"].find({}).to_list()
+    assert appdata.validate_all("logs", batches) == []
+    assert {b["processId"] for b in batches} == {batches[0]["processId"]}  # one process, one id
     assert sample("scoutly_db_log_written_total") > written_before
 
     dropped_before = sample("scoutly_db_log_dropped_total")

@@ -9,48 +9,69 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
 from scoutly.testing.env import LocalEnv
 from scoutly.testing.procs import free_port
+from tests import appdata
 
 pytestmark = [pytest.mark.mongo]
 
 
-async def seed(db: AsyncDatabase[dict[str, Any]]) -> None:
+HOOLI = appdata.company("hooli", "Hooli", "https://jobs.lever.co/hooli")
+
+
+async def seed(db: AsyncDatabase[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Operator documents (jobName, target) and the app's own (its scheduler's `pending` ones), all in
+    the app's format."""
     now = datetime.now(UTC)
 
     def doc(job: str, target: str, status: str, minutes_ago: int, **extra: Any) -> dict[str, Any]:
         created = now - timedelta(minutes=minutes_ago)
-        d: dict[str, Any] = {"jobName": job, "target": f"ns/{target}", "status": status, "createdAt": created}
-        if status in ("COMPLETED", "FAILED"):
-            d["finishedAt"] = created + timedelta(minutes=1)
+        d: dict[str, Any] = {
+            "_id": ObjectId(),
+            "jobName": job,
+            "target": f"ns/{target}",
+            "companyId": ObjectId(),
+            "status": status,
+            "retryCount": 0,
+            "createdAt": created,
+            "updatedAt": created,
+            "__v": 0,
+        }
+        if status in ("completed", "failed"):
+            d["completedAt"] = created + timedelta(minutes=1)
         d.update(extra)
         return d
 
-    await db["jobqueues"].insert_many(
-        [
-            doc("acme-1", "acme", "COMPLETED", 300),
-            doc("acme-2", "acme", "COMPLETED", 100),
-            doc("initech-1", "initech", "COMPLETED", 400),
-            *(
-                doc(
-                    f"initech-{i}",
-                    "initech",
-                    "FAILED",
-                    300 - i * 50,
-                    reason="BackoffLimitExceeded",
-                    error="exit 1",
-                )
-                for i in range(2, 5)
-            ),
-            doc("globex-1", "globex", "FAILED", 30, reason="DeadlineExceeded", error="too slow"),
-            doc("globex-2", "globex", "PROCESSING", 20),
-            doc("hooli-1", "hooli", "PENDING", 90),
-            doc("hooli-0", "hooli", "PENDING", 5),
-            doc("old-1", "old", "FAILED", 60 * 48, reason="BackoffLimitExceeded"),  # outside the window
-        ]
-    )
+    app_pending = [
+        appdata.app_queue_doc(HOOLI, "pending", at=now - timedelta(minutes=90)),
+        appdata.app_queue_doc(HOOLI, "pending", at=now - timedelta(minutes=5)),
+    ]
+    docs = [
+        doc("acme-1", "acme", "completed", 300),
+        doc("acme-2", "acme", "completed", 100),
+        doc("initech-1", "initech", "completed", 400),
+        *(
+            doc(
+                f"initech-{i}",
+                "initech",
+                "failed",
+                300 - i * 50,
+                reason="BackoffLimitExceeded",
+                errorMessage="exit 1",
+            )
+            for i in range(2, 5)
+        ),
+        doc("globex-1", "globex", "failed", 30, reason="DeadlineExceeded", errorMessage="too slow"),
+        doc("globex-2", "globex", "processing", 20),
+        *app_pending,
+        doc("old-1", "old", "failed", 60 * 48, reason="BackoffLimitExceeded"),  # outside the window
+    ]
+    assert appdata.validate_all("jobqueues", docs) == []
+    await db["jobqueues"].insert_many(docs)
+    return app_pending
 
 
 def run_cli(*args: str) -> tuple[int, str, str]:
@@ -65,7 +86,7 @@ def run_cli(*args: str) -> tuple[int, str, str]:
 async def test_queue_status_reports_and_gates_on_thresholds(
     local_env: LocalEnv, mongo_db: AsyncDatabase[dict[str, Any]]
 ) -> None:
-    await seed(mongo_db)
+    app_pending = await seed(mongo_db)
     uri = local_env.mongo_uri
     common = ["--mongodb-uri", uri, "--database", mongo_db.name]
 
@@ -73,8 +94,10 @@ async def test_queue_status_reports_and_gates_on_thresholds(
     rc, out, _ = await _in_thread(run_cli, *common, "-o", "json")
     report = json.loads(out)
     assert rc == 1
-    assert report["counts"] == {"PENDING": 2, "PROCESSING": 1, "COMPLETED": 3, "FAILED": 5}
-    assert report["oldestPending"]["jobName"] == "hooli-1"
+    # the counts the app's fileQueueStatus prints, in its casing
+    assert report["counts"] == {"pending": 2, "processing": 1, "completed": 3, "failed": 5}
+    assert report["oldestPending"]["jobName"] == f"app:{app_pending[0]['_id']}"
+    assert report["oldestPending"]["target"] == f"company:{HOOLI['_id']}"
     assert 85 * 60 < report["oldestPending"]["ageSeconds"] < 95 * 60
     assert report["oldestProcessing"]["jobName"] == "globex-2"
     assert report["failuresInWindow"] == 4  # old-1 is outside the 24h window
@@ -85,8 +108,9 @@ async def test_queue_status_reports_and_gates_on_thresholds(
         "initech-2",
     ]
     assert report["recentFailures"][0]["reason"] == "DeadlineExceeded"
+    assert report["recentFailures"][0]["error"] == "too slow"
     targets = {t["target"]: t for t in report["targets"]}
-    assert targets["ns/acme"]["status"] == "COMPLETED" and targets["ns/acme"]["jobName"] == "acme-2"
+    assert targets["ns/acme"]["status"] == "completed" and targets["ns/acme"]["jobName"] == "acme-2"
     assert targets["ns/initech"]["consecutiveFailures"] == 3
     assert targets["ns/initech"]["reason"] == "BackoffLimitExceeded"
     assert targets["ns/globex"]["consecutiveFailures"] == 1
@@ -98,13 +122,19 @@ async def test_queue_status_reports_and_gates_on_thresholds(
         run_cli, *common, "--max-pending-age", "2h", "--max-consecutive-failures", "4", "--failures", "2"
     )
     assert rc == 0, out
-    for part in ("PENDING  PROCESSING  COMPLETED  FAILED", "hooli-1", "globex-1", "ns/initech", "HEALTHY"):
+    for part in (
+        "pending  processing  completed  failed",
+        str(app_pending[0]["_id"]),
+        "globex-1",
+        "ns/initech",
+        "HEALTHY",
+    ):
         assert part in out
     assert "initech-2" not in out.split("LAST OUTCOME")[0]  # --failures 2 lists two
 
     # a failure budget
     rc, out, _ = await _in_thread(run_cli, *common, "--max-pending-age", "2h", "--max-failures", "3")
-    assert rc == 1 and "4 jobs FAILED" in out
+    assert rc == 1 and "4 jobs failed" in out
 
     # unreachable MongoDB: exit 2 with the reason, quickly
     rc, out, err = await _in_thread(

@@ -25,7 +25,8 @@ from scoutly.faults import POINTS
 from scoutly.kube.client import KubeClient, ns_path
 from scoutly.testing.env import LocalEnv
 from scoutly.testing.wait import eventually
-from tests.integration.controller.helpers import ST, condition, create_target, patch_target
+from tests import appdata
+from tests.integration.controller.helpers import ST, company_id, condition, create_target, patch_target
 
 pytestmark = [pytest.mark.cluster, pytest.mark.mongo]
 
@@ -69,7 +70,9 @@ async def test_randomized_kill_9_loop_loses_and_duplicates_nothing(
 ) -> None:
     rng = random.Random(int(os.environ.get("SCOUTLY_CRASH_SEED", "7")))
     for i in range(TARGETS):
-        await create_target(kube, namespace, f"crash-{i}", rank=rng.randint(0, 100), cooldown="2s")
+        await create_target(
+            kube, namespace, f"crash-{i}", rank=rng.randint(0, 100), cooldown="2s", companyId=company_id()
+        )
     log = tmp_path / "operator.log"
     kills_by_point: Counter[str] = Counter()
     started = time.monotonic()
@@ -117,12 +120,13 @@ async def test_randomized_kill_9_loop_loses_and_duplicates_nothing(
     docs = await mongo_db["jobqueues"].find({}).to_list()
     by_name = Counter(d["jobName"] for d in docs)
     assert all(c == 1 for c in by_name.values())
-    truth = {j["metadata"]["name"]: "COMPLETED" if condition(j, "Complete") else "FAILED" for j in jobs}
+    assert appdata.validate_all("jobqueues", docs) == []
+    truth = {j["metadata"]["name"]: "completed" if condition(j, "Complete") else "failed" for j in jobs}
     for name, status in truth.items():  # Jobs still present (older ones went by the history limit)
         assert by_name[name] == 1, f"{name} has no jobqueues document"
         doc = next(d for d in docs if d["jobName"] == name)
         assert doc["status"] == status, (name, doc["status"], status)
-    assert all(d["status"] in ("COMPLETED", "FAILED") for d in docs), "a document was left open"
+    assert all(d["status"] in ("completed", "failed") for d in docs), "a document was left open"
     slots = Counter((d["target"], d.get("scheduledFor")) for d in docs)
     assert all(c == 1 for c in slots.values()), "two Jobs for one slot"
     for t in targets:  # no overlap: runs of a target never ran at the same time
@@ -131,7 +135,7 @@ async def test_randomized_kill_9_loop_loses_and_duplicates_nothing(
             key=lambda d: d["createdAt"],
         )
         for a, b in itertools.pairwise(mine):
-            assert b["createdAt"].replace(microsecond=0) >= a["finishedAt"].replace(microsecond=0), (a, b)
+            assert b["createdAt"].replace(microsecond=0) >= a["completedAt"].replace(microsecond=0), (a, b)
         status = t["status"]
         assert status["active"] == []
         newest = max(

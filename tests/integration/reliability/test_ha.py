@@ -20,7 +20,7 @@ from scoutly.controller.jobs import FINALIZER
 from scoutly.kube.client import KubeClient, ns_path
 from scoutly.testing.env import LocalEnv
 from scoutly.testing.wait import eventually
-from tests.integration.controller.helpers import condition, create_target, patch_target
+from tests.integration.controller.helpers import company_id, condition, create_target, patch_target
 from tests.integration.reliability.test_crash import operator_env, spawn
 
 pytestmark = [pytest.mark.cluster, pytest.mark.mongo]
@@ -62,7 +62,7 @@ async def test_one_active_replica_and_failover(
     procs = [first, second]
     try:
         for i in range(4):
-            await create_target(kube, namespace, f"ha-{i}", cooldown="3s")
+            await create_target(kube, namespace, f"ha-{i}", cooldown="3s", companyId=company_id())
 
         async def running_jobs() -> bool:
             jobs = (await kube.get(ns_path("batch/v1", namespace, "jobs")))["items"]
@@ -81,7 +81,7 @@ async def test_one_active_replica_and_failover(
         assert handover < LEASE_SECONDS * 3, handover
 
         async def new_runs() -> bool:  # the new leader dispatches and records
-            docs = await mongo_db["jobqueues"].count_documents({"status": "COMPLETED"})
+            docs = await mongo_db["jobqueues"].count_documents({"status": "completed"})
             return docs >= 8
 
         await eventually(new_runs, timeout=60, what="scrapes go on under the new leader")
@@ -107,7 +107,7 @@ async def test_one_active_replica_and_failover(
     assert all(c == 1 for c in Counter((d["target"], d.get("scheduledFor")) for d in docs).values())
     for j in jobs:  # the Job running at the kill has its outcome recorded too
         doc = next(d for d in docs if d["jobName"] == j["metadata"]["name"])
-        assert doc["status"] == "COMPLETED"
+        assert doc["status"] == "completed"
     print(f"\nHA: handover {handover:.1f}s with a {LEASE_SECONDS}s Lease, {len(docs)} scrapes, no duplicates")
 
 

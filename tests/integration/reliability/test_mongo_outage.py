@@ -13,8 +13,9 @@ from scoutly.controller.jobs import FINALIZER
 from scoutly.kube.client import KubeClient, ns_path
 from scoutly.testing.env import LocalEnv
 from scoutly.testing.wait import eventually
+from tests import appdata
 from tests.integration.controller.conftest import OperatorFactory
-from tests.integration.controller.helpers import ST, create_target
+from tests.integration.controller.helpers import ST, company_id, create_target
 
 pytestmark = [pytest.mark.cluster, pytest.mark.mongo]
 
@@ -39,7 +40,7 @@ async def test_outage_keeps_scheduling_and_converges_after_recovery(
     mongo.stop_component("ferretdb")
     try:
         for i in range(3):
-            await create_target(kube, namespace, f"outage-{i}", cooldown="1h")
+            await create_target(kube, namespace, f"outage-{i}", cooldown="1h", companyId=company_id())
 
         async def all_succeeded() -> bool:
             items = (await kube.get(ns_path(ST, namespace, "scrapetargets")))["items"]
@@ -61,12 +62,13 @@ async def test_outage_keeps_scheduling_and_converges_after_recovery(
         docs = await mongo_db["jobqueues"].find({}).to_list()
         return (
             docs
-            if sorted(d["jobName"] for d in docs) == names and all(d["status"] == "COMPLETED" for d in docs)
+            if sorted(d["jobName"] for d in docs) == names and all(d["status"] == "completed" for d in docs)
             else None
         )
 
     docs = await eventually(converged, timeout=90, what="jobqueues converged after MongoDB returned")
-    assert len(docs) == 3  # written once each: unique jobName
+    assert len(docs) == 3  # written once each: keyed by the Job
+    assert appdata.validate_all("jobqueues", docs) == []
 
     async def released() -> bool:
         jobs = (await kube.get(ns_path("batch/v1", namespace, "jobs")))["items"]

@@ -14,6 +14,8 @@ from scoutly.store import boards
 from tests.integration.scrape.fakes import Board, FakeOpenAI, gh_job
 from tests.integration.scrape.test_scrape_run import (  # noqa: F401 - board, llm: fixtures
     DB,
+    U3,
+    UID,
     _clock,
     _seed_users,
     _settings,
@@ -44,7 +46,9 @@ async def test_unchanged_board_costs_a_304_and_new_trackers_are_still_matched(
     calls = len(fake.calls)
 
     # u3 starts tracking: the unchanged board answers 304, and u3 is scored against the stored postings
-    await mongo_db["usercompanypreferences"].update_one({"userId": "u3"}, {"$set": {"isTracking": True}})
+    await mongo_db["usercompanypreferences"].update_one(
+        {"userId": str(U3["userId"])}, {"$set": {"isTracking": True}}
+    )
     rc, second = await run(s, None, clock=_clock(2))
     assert rc == 0, second.message
     assert b.statuses == [200, 304]
@@ -56,9 +60,10 @@ async def test_unchanged_board_costs_a_304_and_new_trackers_are_still_matched(
         0,
     )
     assert second.candidates == 3 and second.quality is None
-    assert await mongo_db["jobmatches"].count_documents({"userId": "u3"}) == 5
+    assert await mongo_db["jobmatches"].count_documents({"userId": UID["u3"]}) == 5
     assert await mongo_db["tokenusages"].count_documents({}) == len(fake.calls)
-    assert all(u3 not in call["messages"][1]["content"] for call in fake.calls[:calls] for u3 in ["Sales"])
+    # u3 (career goal Sales) was not a candidate of the first run
+    assert all("career goals: Sales" not in call["messages"][1]["content"] for call in fake.calls[:calls])
     async for d in mongo_db["jobpostings"].find({}):
         assert d["lastChangedAt"] == _clock(1)()
     record = await boards.find(mongo_db, source="greenhouse", board="acme")

@@ -17,6 +17,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from scoutly.scrape.run import run
 from scoutly.scrape.settings import SOURCE_TYPES, ScrapeSettings
 from scoutly.store import boards, matches, postings
+from tests import appdata
 from tests.integration.scrape.fakes import Board, FakeOpenAI, board_app, gh_job, serve
 
 pytestmark = pytest.mark.mongo
@@ -45,39 +46,29 @@ async def llm() -> AsyncIterator[tuple[FakeOpenAI, str]]:
         yield fake, url
 
 
+# The app's data as its Mongoose models store it (tests/appdata.py): a company, three users of both
+# app generations (preferences by String(userId) and by String(_id)), one of them not tracking.
+ACME = appdata.company("acme", "Acme", "https://boards.greenhouse.io/acme")
+U1 = appdata.user("a@x.io", info=appdata.candidate_info(goals=["Backend Engineer"], city="Berlin"))
+U2 = appdata.user(
+    "b@x.io", generation="old", info=appdata.candidate_info(goals=["Python Developer"], city="Hamburg")
+)
+U3 = appdata.user("c@x.io", info=appdata.candidate_info(goals=["Sales"]))
+UID = {name: str(u["_id"]) for name, u in (("u1", U1), ("u2", U2), ("u3", U3))}
+
+
 async def _seed_users(db: DB) -> None:
-    await db["users"].insert_many(
-        [
-            {
-                "_id": "u1",
-                "email": "a@x.io",
-                "candidateInfo": {
-                    "desiredTitles": ["Backend Engineer"],
-                    "skills": ["Python"],
-                    "locations": ["Berlin"],
-                    "remote": True,
-                },
-                "cvText": "Python dev",
-            },
-            {
-                "_id": "u2",
-                "email": "b@x.io",
-                "candidateInfo": {
-                    "desiredTitles": ["Python Developer"],
-                    "locations": ["Hamburg"],
-                    "remote": True,
-                },
-            },
-            {"_id": "u3", "email": "c@x.io", "candidateInfo": {"desiredTitles": ["Sales"]}},
-        ]
+    await appdata.create_app_collections(db)
+    data = appdata.AppData(
+        companies=[ACME],
+        users=[U1, U2, U3],
+        preferences=[
+            appdata.preference(U1, ACME, 90),
+            appdata.preference(U2, ACME, 60),
+            appdata.preference(U3, ACME, 70, tracking=False),
+        ],
     )
-    await db["usercompanypreferences"].insert_many(
-        [
-            {"userId": "u1", "companyId": "c1", "isTracking": True},
-            {"userId": "u2", "companyId": "c1", "isTracking": True},
-            {"userId": "u3", "companyId": "c1", "isTracking": False},
-        ]
-    )
+    await data.insert(db)
 
 
 def _settings(
@@ -92,7 +83,7 @@ def _settings(
 ) -> ScrapeSettings:
     spec = {
         "company": "Acme",
-        "companyId": "c1",
+        "companyId": str(ACME["_id"]),
         "source": source or {"url": "https://boards.greenhouse.io/acme"},
         "trackers": [],
     }
@@ -122,12 +113,16 @@ class Sleeps:
 
 
 async def _token_sum(db: DB) -> tuple[int, int, int, int]:
+    """Summed the way the app's TokenUsageService reads them (inputTokens, outputTokens, actualTokens),
+    plus the cached tokens the operator keeps beside them."""
     docs = await db["tokenusages"].find({}).to_list()
+    assert appdata.validate_all("tokenusages", docs) == []
+    assert all(d["actualTokens"] == d["inputTokens"] + d["outputTokens"] for d in docs)
     return (
         len(docs),
-        sum(d["promptTokens"] for d in docs),
-        sum(d["completionTokens"] for d in docs),
-        sum(d["cachedTokens"] for d in docs),
+        sum(d["inputTokens"] for d in docs),
+        sum(d["outputTokens"] for d in docs),
+        sum(d["scoutly"]["cachedTokens"] for d in docs),
     )
 
 
@@ -158,13 +153,23 @@ async def test_first_run_rerun_change_and_close(
         cached,
     )
     usage = await mongo_db["tokenusages"].find_one({})
-    assert usage is not None and usage["target"] == "team-a/acme" and usage["model"] == "gpt-4o-mini"
-    assert usage["userId"] in ("u1", "u2")
+    assert usage is not None and usage["scoutly"]["target"] == "team-a/acme"
+    assert usage["scoutly"]["model"] == "gpt-4o-mini" and usage["operation"] == "deep_dive_analysis"
+    assert usage["userEmail"] in ("a@x.io", "b@x.io") and usage["processId"] == "acme-001"
+    assert (usage["companyId"], usage["companyName"]) == ("acme", "Acme")  # the slug, as the app writes it
     llm_docs = await mongo_db["jobmatches"].find({"method": "llm"}).to_list()
     assert len(llm_docs) == calls1 and all(d["verdict"] in ("strong", "weak") for d in llm_docs)
-    assert await mongo_db["jobmatches"].count_documents({"userId": "u3"}) == 0  # not tracking
+    assert await mongo_db["jobmatches"].count_documents({"userId": UID["u3"]}) == 0  # not tracking
+    # the matches the app shows: savedjobs, one per (user, posting URL), in the app's schema
+    saved = await mongo_db["savedjobs"].find({}).to_list()
+    assert appdata.validate_all("savedjobs", saved) == []
+    strong = [d for d in llm_docs if d["isMatch"]]
+    assert len(saved) == len(strong) > 0
+    assert {(d["userId"], d["jobId"]) for d in saved} == {(d["userId"], d["url"]) for d in strong}
+    assert all(d["companyId"] == ACME["_id"] and d["status"] == "WANT_TO_APPLY" for d in saved)
     jq = await mongo_db["jobqueues"].find_one({"jobName": "acme-001"})
     assert jq is not None and jq["result"]["postingsFound"] == 5
+    assert appdata.validate_all("jobqueues", [jq]) == [] and jq["companyId"] == ACME["_id"]
     term = json.loads((tmp_path / "termination-log").read_text())
     assert term["tokens"]["prompt"] == prompt and term["matches"] == summary.matches
 
@@ -187,9 +192,12 @@ async def test_first_run_rerun_change_and_close(
 
     rc, fourth = await run(s, None)
     assert rc == 0 and fourth.tokens.total == 0 and len(fake.calls) == calls1 + 1
-    logs = await mongo_db["logs"].count_documents({"context": "scrape:team-a/acme"})
-    assert logs >= 4 * 3
-    assert await mongo_db["logs"].count_documents({"message": {"$regex": "sk-test"}}) == 0
+    # one batch document per run in the app's capped `logs`, as the app's worker logs one per job
+    logs = await mongo_db["logs"].find({"context": "scrape:team-a/acme"}).to_list()
+    assert len(logs) == 4 and appdata.validate_all("logs", logs) == []
+    assert all(len(d["entries"]) >= 3 and d["processId"] == "acme-001" for d in logs)
+    assert not any("sk-test" in e["message"] for d in logs for e in d["entries"])
+    assert await mongo_db["savedjobs"].count_documents({}) == len(saved)  # nothing saved twice
 
 
 async def test_without_api_key_prefilter_scores_are_stored(
@@ -204,6 +212,8 @@ async def test_without_api_key_prefilter_scores_are_stored(
     assert len(docs) == 10 and {d["method"] for d in docs} == {"prefilter"}
     assert any(d["llmSkipped"] and d["isMatch"] for d in docs)
     assert await mongo_db["tokenusages"].count_documents({}) == 0
+    # unanalysed prefilter hits are no saved jobs: the app saves only what its model analysed
+    assert await mongo_db["savedjobs"].count_documents({}) == 0
 
 
 async def test_rate_limited_then_success_and_auth_failure(
@@ -390,8 +400,8 @@ async def test_documents_of_an_older_version_are_updated_in_place(
     closed = by_native[str(gone["id"])]
     assert closed["status"] == "CLOSED" and closed["closedAt"] == _clock(2)()
 
-    rescored = await mongo_db["jobmatches"].find_one({"nativeId": "1001", "userId": "u1"})
-    assert rescored is not None and rescored["_id"] == legacy[("jobmatches", "1001", "u1")]
+    rescored = await mongo_db["jobmatches"].find_one({"nativeId": "1001", "userId": UID["u1"]})
+    assert rescored is not None and rescored["_id"] == legacy[("jobmatches", "1001", UID["u1"])]
     assert rescored["postingHash"] == changed["contentHash"] and rescored["scoredAt"] == _clock(2)()
     async for m in mongo_db["jobmatches"].find({"nativeId": "1006"}):
         assert m["_id"] == matches.match_id("greenhouse", "acme", "1006", m["userId"])
@@ -413,3 +423,25 @@ async def test_a_hundred_changed_postings_in_one_run(
     assert rc == 0 and second.postingsChanged == 130
     assert await _natural_keys_are_unique(mongo_db) == (130, 260)
     assert await mongo_db["jobmatches"].count_documents({"scoredAt": _clock(2)()}) == 260
+
+
+async def test_unreadable_cvs_are_errors_of_the_run_and_not_fetched_again(
+    mongo_db: DB, mongo_uri: str, board: tuple[Board, str], tmp_path: Path
+) -> None:
+    """`users.cvUrl` is fetched through the guarded fetcher; a CV that is missing or not a PDF is named
+    in the run's errors (the run still succeeds) and not fetched again before SCOUTLY_CV_MAX_AGE."""
+    b, url = board
+    await _seed_users(mongo_db)
+    await mongo_db["users"].update_one({"_id": U1["_id"]}, {"$set": {"cvUrl": f"{url}/cv/missing.pdf"}})
+    await mongo_db["users"].update_one({"_id": U2["_id"]}, {"$set": {"cvUrl": f"{url}/careers"}})
+    s = _settings(mongo_uri, url, tmp_path)
+    for _ in range(2):
+        rc, summary = await run(s, None)
+        assert rc == 0, summary.message
+        errors = " | ".join(summary.errors)
+        assert f"CV of user {U1['_id']}: fetch failed: HTTP 404" in errors
+        assert f"CV of user {U2['_id']}: not a PDF" in errors
+    # each fetched once: the second run used the stored result
+    assert (b.hits.get("/cv/missing.pdf"), b.hits.get("/careers")) == (1, 1)
+    stored = {d["_id"]: d async for d in mongo_db["candidatecvs"].find({})}
+    assert stored[U1["_id"]]["error"] == "fetch failed: HTTP 404" and stored[U1["_id"]]["text"] == ""

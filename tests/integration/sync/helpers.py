@@ -12,6 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from scoutly.api import models as m
 from scoutly.kube.client import KubeClient, ns_path
 from scoutly.testing.env import LocalEnv
+from tests import appdata
 
 # The sync never deletes (it suspends). DELETEs are left out because the counter is cluster-wide: the
 # namespace controller deleting earlier tests' namespaces deletes their targets meanwhile.
@@ -30,19 +31,25 @@ async def seed(
     companies: list[dict[str, Any]],
     prefs: list[tuple[ObjectId, Any, Any, bool]],
 ) -> None:
-    """users: ids; companies: documents; prefs: (user, companyId, rank, isTracking)."""
+    """The app's documents as its models store them (tests/appdata.py). users: `_id`s; companies:
+    documents; prefs: (user, companyId, rank, isTracking), with `userId` = String(users._id) as the
+    older app wrote it."""
     if users:
-        await db["users"].insert_many([{"_id": u, "email": f"{u}@example.com"} for u in users])
+        await db["users"].insert_many([{**appdata.user(f"{u}@example.com"), "_id": u} for u in users])
     if companies:
         await db["companies"].insert_many(companies)
     if prefs:
         await db["usercompanypreferences"].insert_many(
-            [{"userId": u, "companyId": c, "rank": r, "isTracking": t} for u, c, r, t in prefs]
+            [
+                {**appdata.preference({"_id": u}, {"_id": c}, r, tracking=t, by="_id"), "companyId": c}
+                for u, c, r, t in prefs
+            ]
         )
 
 
 def company(cid: ObjectId, name: str, slug: str | None = None) -> dict[str, Any]:
-    return {"_id": cid, "name": name, "careersUrl": f"https://boards.greenhouse.io/{slug or name.lower()}"}
+    s = slug or name.lower()
+    return {**appdata.company(s, name, f"https://boards.greenhouse.io/{s}"), "_id": cid}
 
 
 async def targets(kube: KubeClient, namespace: str) -> dict[str, dict[str, Any]]:

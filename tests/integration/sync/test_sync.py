@@ -109,7 +109,7 @@ async def test_sync_follows_preferences(
     await assert_zero_writes(kube, local_env, mongo_db, namespace)
 
     prefs = mongo_db["usercompanypreferences"]
-    await prefs.update_one({"userId": u1, "companyId": a}, {"$set": {"rank": 95}})
+    await prefs.update_one({"userId": str(u1), "companyId": a}, {"$set": {"rank": 95}})
     report = await run_sync(db=mongo_db, kube=kube, namespace=namespace)
     assert report.counts()["update"] == 1 and report.writes == 1, report.as_dict()
     t = (await targets(kube, namespace))[ta]
@@ -117,7 +117,7 @@ async def test_sync_follows_preferences(
     assert t["spec"]["cooldown"] == "6h" and t["spec"]["jobTemplate"] == {"backoffLimit": 3}
 
     # untrack: suspended, not deleted; the rank is kept
-    await prefs.update_one({"userId": u1, "companyId": b}, {"$set": {"isTracking": False}})
+    await prefs.update_one({"userId": str(u1), "companyId": b}, {"$set": {"isTracking": False}})
     report = await run_sync(db=mongo_db, kube=kube, namespace=namespace)
     assert report.counts()["suspend"] == 1, report.as_dict()
     t = (await targets(kube, namespace))[tb]
@@ -125,7 +125,7 @@ async def test_sync_follows_preferences(
     await assert_zero_writes(kube, local_env, mongo_db, namespace)
 
     # retrack: resumed with the new rank
-    await prefs.update_one({"userId": u1, "companyId": b}, {"$set": {"isTracking": True, "rank": 20}})
+    await prefs.update_one({"userId": str(u1), "companyId": b}, {"$set": {"isTracking": True, "rank": 20}})
     report = await run_sync(db=mongo_db, kube=kube, namespace=namespace)
     assert report.counts()["resume"] == 1, report.as_dict()
     t = (await targets(kube, namespace))[tb]
@@ -154,7 +154,12 @@ async def test_cli_dry_run_prints_the_plan_and_writes_nothing(
         users=[u1],
         companies=[
             company(a, "Acme"),
-            {"_id": "Not_A_Name", "name": "Odd", "careersUrl": "https://x.example/jobs"},
+            {
+                "_id": "Not_A_Name",
+                "companyID": "odd",
+                "company": "Odd",
+                "careers_url": "https://x.example/jobs",
+            },
         ],
         prefs=[(u1, a, 70, True), (u1, bad, 10, True), (u1, "Not_A_Name", 10, True)],
     )
@@ -207,7 +212,7 @@ async def test_in_operator_mode(
         return int(t["spec"]["rank"]) if t else None
 
     assert await eventually(rank, what="the operator's sync to create the target") == 30
-    await mongo_db["usercompanypreferences"].update_one({"userId": u1}, {"$set": {"rank": 80}})
+    await mongo_db["usercompanypreferences"].update_one({"userId": str(u1)}, {"$set": {"rank": 80}})
 
     async def updated() -> bool:
         return await rank() == 80

@@ -17,6 +17,7 @@ from scoutly.scrape.prefilter import prefilter
 from scoutly.scrape.profile import profile_from_user
 from scoutly.scrape.run import termination_text
 from scoutly.scrape.sources.jsonld import extract
+from tests import appdata
 
 
 @pytest.mark.parametrize(
@@ -116,17 +117,11 @@ def test_content_hash_ignores_timestamps_not_content() -> None:
 
 
 def test_prefilter() -> None:
-    prof = profile_from_user(
-        {
-            "_id": "u",
-            "candidateInfo": {
-                "desiredTitles": ["Backend Engineer"],
-                "skills": ["Python"],
-                "locations": ["Berlin"],
-                "seniority": "senior",
-            },
-        }
-    )
+    """On a profile from the app's own candidateInfo (tests/appdata.py builds it as Mongoose stores it)."""
+    user = appdata.user("a@x.io", info=appdata.candidate_info(exclude_roles=["Sales", "Intern"]))
+    prof = profile_from_user(user)
+    assert prof.titles == ["Backend Engineer"] and prof.locations == ["Berlin", "Germany", "European Union"]
+    assert prof.remote_ok is True and prof.exclude == ["Sales", "Intern"] and prof.email == "a@x.io"
     good = prefilter(
         prof, _p("1", "Senior Backend Engineer", location="Berlin", description="Python"), min_score=35
     )
@@ -135,7 +130,30 @@ def test_prefilter() -> None:
     assert not prefilter(prof, _p("3", "Backend Engineer", location="Tokyo"), min_score=35).passed
     assert prefilter(prof, _p("4", "Backend Engineer", location="Tokyo", remote=True), min_score=35).passed
     assert not prefilter(prof, _p("5", "Backend Engineering Intern", location="Berlin"), min_score=35).passed
-    assert prof.hash != profile_from_user({"_id": "u", "candidateInfo": {"desiredTitles": ["Designer"]}}).hash
+    other = appdata.user("a@x.io", info=appdata.candidate_info(goals=["Designer"]))
+    assert prof.hash != profile_from_user(other).hash
+    assert prof.hash != profile_from_user(user, cv_text="Ten years of Go").hash  # a new CV: scored again
+
+
+def test_profile_reads_only_the_apps_fields() -> None:
+    """Relocation lifts the location constraint; odd values are left out, never fatal; fields the app
+    never writes (a `cvText`, a `skills` list) are not read."""
+    mover = appdata.user("m@x.io", info=appdata.candidate_info(relocate=True, environments=["On-site"]))
+    prof = profile_from_user(mover)
+    assert prof.locations == [] and prof.remote_ok is False
+    assert ("willing to relocate", "yes") in prof.details and (
+        "languages",
+        "English (C2), German (B1)",
+    ) in prof.details
+    odd = profile_from_user(
+        {
+            "_id": "u",
+            "email": "x@y.z",
+            "cvText": "secret",
+            "candidateInfo": {"skills": ["Python"], "preferences": "x", "logistics": [1]},
+        }
+    )
+    assert (odd.titles, odd.keywords, odd.locations, odd.cv_text, odd.details) == ([], [], [], "", [])
 
 
 def test_verdict_checks() -> None:
