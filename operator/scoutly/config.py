@@ -24,6 +24,7 @@ SCRAPE_CONTRACT = frozenset(
         "openai_base_url",
         "llm_model",
         "termination_log",
+        "mongodb_database",
     }
 )
 

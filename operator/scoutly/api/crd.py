@@ -99,13 +99,15 @@ def _schema(model: type[BaseModel]) -> JsonSchema:
 
 
 # One rule per quantity field: int-or-string like core/v1 ResourceList, checked with the Kubernetes
-# quantity library (a Job with a malformed quantity would fail every create).
+# quantity library (a Job with a malformed quantity would fail every create). Kubernetes reads "." as
+# zero; a digit is required here, so a typo is not a zero request.
 QUANTITY_SCHEMA: JsonSchema = {
     "x-kubernetes-int-or-string": True,
     "x-kubernetes-validations": [
         {
-            "rule": "type(self) == int ? self >= 0 : isQuantity(self) && quantity(self).sign() >= 0",
-            "message": "must be a non-negative Kubernetes quantity, e.g. 100m, 0.5 or 512Mi",
+            "rule": "type(self) == int ? self >= 0 : self.matches('[0-9]') && isQuantity(self)"
+            " && !quantity(self).isLessThan(quantity('0'))",
+            "message": "must be a non-negative Kubernetes quantity with a digit, e.g. 100m, 0.5 or 512Mi",
         }
     ],
 }

@@ -79,6 +79,7 @@ def build_job(
                 "secretKeyRef": {"name": settings.mongodb_secret_name, "key": settings.mongodb_secret_key}
             },
         },
+        {"name": "SCOUTLY_MONGODB_DATABASE", "value": settings.mongodb_database},
         {"name": "SCOUTLY_LLM_MODEL", "value": settings.llm_model},
     ]
     if settings.openai_secret_name:
