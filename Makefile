@@ -30,8 +30,9 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed ## Create the virtualenv with the package and dev tools.
 
 .PHONY: testenv
-testenv: ## Build or find the control-plane, FerretDB, kwok and helm binaries (cached in ~/.cache/scoutly).
+testenv: ## Build or find the control-plane, FerretDB, kwok, helm and Prometheus binaries (cached in ~/.cache/scoutly).
 	bash hack/testenv.sh
+	bash hack/testenv-prometheus.sh
 
 .PHONY: lint
 lint: venv ## Run ruff and mypy.
