@@ -76,6 +76,10 @@ manifests: venv ## Generate the CRD (manifests/ and the chart) from the models, 
 docs: venv ## Regenerate docs/configuration.md from the settings models.
 	$(PY) -c "from scoutly.settings_doc import render; open('docs/configuration.md', 'w').write(render())"
 
+.PHONY: dashboard-png
+dashboard-png: venv testenv ## Redraw docs/dashboard.png: the dashboard's queries on a real Prometheus scraping a live operator.
+	SCOUTLY_DASHBOARD_PNG=$(CURDIR)/docs/dashboard.png $(VENV)/bin/pytest tests/integration/observability/test_prometheus.py $(PYTEST_ARGS)
+
 .PHONY: run
 run: venv ## Run the operator against the current kubeconfig (settings: SCOUTLY_* env, docs/configuration.md).
 	$(VENV)/bin/scoutly operator run
