@@ -320,9 +320,9 @@ def test_monitoring_toggles_load_the_shared_files() -> None:
     # the rule file's groups, ScoutlyOperatorDown scoped to this release's scrape job and namespace
     placeholder = 'job="scoutly-operator-metrics", namespace="scoutly-system"'
     text = (CHART / "rules/alerts.yaml").read_text()
-    assert text.count(placeholder) == 2
-    scoped = text.replace(placeholder, 'job="scoutly-scoutly-operator-metrics", namespace="scoutly-system"')
-    assert rule["spec"]["groups"] == yaml.safe_load(scoped)["groups"]
+    scoped = 'job="scoutly-scoutly-operator-metrics", namespace="scoutly-system"'
+    assert rule["spec"]["groups"] == yaml.safe_load(text.replace(placeholder, scoped))["groups"]
+    assert _alerts(docs)["ScoutlyOperatorDown"]["expr"].count(scoped) == 2
     (cm,) = by_kind(docs, "ConfigMap")
     assert cm["metadata"]["namespace"] == "monitoring"
     assert not by_kind(render("-f", str(CHART / "ci/external-crds-values.yaml")), "ConfigMap")
