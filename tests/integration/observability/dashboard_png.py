@@ -60,6 +60,7 @@ def render(panels: list[Panel], path: Path, *, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     rows = max(p.grid["y"] + p.grid["h"] for p in panels)
     unit_px = 0.42  # inches per grid row
@@ -116,7 +117,7 @@ def render(panels: list[Panel], path: Path, *, title: str) -> None:
             xs = [datetime.fromtimestamp(t, UTC) for t, _ in s.points]
             ax.plot(xs, [v for _, v in s.points], linewidth=1.2, label=s.legend[:40])
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S"))
-        ax.xaxis.set_major_locator(mdates.MaxNLocator(4))
+        ax.xaxis.set_major_locator(MaxNLocator(4))
         if p.unit == "percentunit":
             ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
         ax.grid(color="#2c3235", linewidth=0.5)

@@ -19,11 +19,13 @@ from typing import Any
 import promql_parser
 import pytest
 import yaml
+from pymongo.asynchronous.database import AsyncDatabase
 
 from scoutly.kube.client import KubeClient
 from scoutly.testing.procs import free_port
 from scoutly.testing.prometheus import Prometheus, ScrapeJob
 from scoutly.testing.wait import eventually
+from tests import appdata
 from tests.integration.controller.conftest import OperatorFactory
 from tests.integration.controller.helpers import create_target
 from tests.unit.test_dashboard import ALERTS, DASHBOARD
@@ -118,6 +120,7 @@ async def test_real_prometheus_runs_every_dashboard_and_alert_query(
     start_operator: OperatorFactory,
     prometheus: Callable[..., Prometheus],
     tmp_path: Path,
+    mongo_db: AsyncDatabase[dict[str, Any]],
 ) -> None:
     port = free_port()
     prom = prometheus(
@@ -134,8 +137,10 @@ async def test_real_prometheus_runs_every_dashboard_and_alert_query(
     # 1. targets dispatch and succeed (the scrape reports postings, tokens, a posting-quality jump)
     ok = json.dumps({"scoutly.io/kwok-duration": "300ms", "scoutly.io/kwok-message": json.dumps(SUMMARY)})
     first = await start_operator(metrics_port=port, llm_daily_token_budget=BUDGET, extra_pod_annotations=ok)
-    for name in ("prom-a", "prom-b"):
-        await create_target(kube, namespace, name, rank=95, cooldown="4s")
+    for name in ("prom-a", "prom-b"):  # companies of the app: their Jobs are mirrored into jobqueues
+        company = appdata.company(name, name.title(), f"https://boards.greenhouse.io/{name}")
+        await mongo_db["companies"].insert_one(company)
+        await create_target(kube, namespace, name, rank=95, cooldown="4s", companyId=str(company["_id"]))
     succeeded = 'sum(increase(scoutly_jobs_finished_total{result="succeeded"}[10m]))'
     await eventually(
         lambda: _at_least(value, succeeded, 3), timeout=90, what="3 successes seen by Prometheus"
