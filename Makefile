@@ -30,8 +30,9 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed ## Create the virtualenv with the package and dev tools.
 
 .PHONY: testenv
-testenv: ## Build or find the control-plane, FerretDB, kwok and helm binaries (cached in ~/.cache/scoutly).
+testenv: ## Build or find the control-plane, FerretDB, kwok, helm and Prometheus binaries (cached in ~/.cache/scoutly).
 	bash hack/testenv.sh
+	bash hack/testenv-prometheus.sh
 
 .PHONY: lint
 lint: venv ## Run ruff and mypy.
@@ -74,6 +75,10 @@ manifests: venv ## Generate the CRD (manifests/ and the chart) from the models, 
 .PHONY: docs
 docs: venv ## Regenerate docs/configuration.md from the settings models.
 	$(PY) -c "from scoutly.settings_doc import render; open('docs/configuration.md', 'w').write(render())"
+
+.PHONY: dashboard-png
+dashboard-png: venv testenv ## Redraw docs/dashboard.png: the dashboard's queries on a real Prometheus scraping a live operator.
+	SCOUTLY_DASHBOARD_PNG=$(CURDIR)/docs/dashboard.png $(VENV)/bin/pytest tests/integration/observability/test_prometheus.py $(PYTEST_ARGS)
 
 .PHONY: run
 run: venv ## Run the operator against the current kubeconfig (settings: SCOUTLY_* env, docs/configuration.md).

@@ -96,11 +96,13 @@ def _queue(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     try:
         window, max_age = parse_duration(args.window), parse_duration(args.max_pending_age)
+        max_processing = parse_duration(args.max_processing_age)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_ERROR
     thresholds = Thresholds(
         max_pending_age=max_age,
+        max_processing_age=max_processing if max_processing.total_seconds() > 0 else None,
         max_failures=args.max_failures,
         max_consecutive_failures=args.max_consecutive_failures,
     )
@@ -185,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     queue_sub = queue.add_subparsers(dest="queue_cmd", required=True, metavar="ACTION")
     qs = queue_sub.add_parser(
         "status",
-        help="counts by status, oldest pending, recent failures, last outcome per target; "
+        help="counts by status (the app's documents and the operator's side by side), oldest pending, "
+        "stuck processing, recent failures, last outcome per target; "
         "exit 1 when unhealthy (thresholds below), 2 when MongoDB is unreachable",
     )
     qs.add_argument("--mongodb-uri", default=None, help="MongoDB URI (default: $SCOUTLY_MONGODB_URI)")
@@ -203,6 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-pending-age",
         default="1h",
         help="unhealthy when a document is `pending` longer (default: %(default)s)",
+    )
+    qs.add_argument(
+        "--max-processing-age",
+        default="2h",
+        help="unhealthy when a document is `processing` longer, since its worker or Job claimed it; "
+        "0s: off (default: %(default)s)",
     )
     qs.add_argument(
         "--max-failures",

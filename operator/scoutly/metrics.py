@@ -6,11 +6,38 @@ series exist only when SCOUTLY_METRICS_PER_TARGET is on.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.metrics_core import Metric
 
 from scoutly import __version__
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+
+
+class LeaderOnly:
+    """Collector of the gauges only the dispatching replica keeps current. A standby exports none of
+    them: its last values (from before it lost the Lease) would otherwise be read by `max()` in the
+    dashboard and alerts as if they were live."""
+
+    def __init__(self) -> None:
+        self.leading: Callable[[], bool] = lambda: True  # replaced by the operator with its Lease state
+        self._gauges: list[Gauge] = []
+
+    def gauge(self, name: str, documentation: str, labels: Iterable[str] = ()) -> Gauge:
+        g = Gauge(name, documentation, list(labels), registry=None)
+        self._gauges.append(g)
+        return g
+
+    def describe(self) -> list[Metric]:
+        return [m for g in self._gauges for m in g.describe()]
+
+    def collect(self) -> list[Metric]:
+        return [m for g in self._gauges for m in g.collect()] if self.leading() else []
+
+
+LEADER_ONLY = LeaderOnly()
 
 # CronJob's job_creation_skew buckets (1..512 s), with sub-second buckets in front: we dispatch faster
 LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
@@ -40,11 +67,25 @@ dispatch_lag = Histogram(
     registry=REGISTRY,
 )
 targets = Gauge("scoutly_targets", "ScrapeTargets by phase.", ["phase"], registry=REGISTRY)
-targets_due_waiting = Gauge(
-    "scoutly_targets_due_waiting", "Targets due but waiting for a concurrency slot.", registry=REGISTRY
+targets_due_waiting = LEADER_ONLY.gauge(
+    "scoutly_targets_due_waiting", "Targets due but waiting for a concurrency slot (leader only)."
+)
+dispatcher_heartbeat = LEADER_ONLY.gauge(
+    "scoutly_dispatcher_heartbeat_timestamp_seconds",
+    "Unix time of the dispatcher's last pass (at least every 15 s while leading; leader only).",
 )
 targets_overdue = Gauge(
-    "scoutly_targets_overdue", "Targets overdue by more than one cooldown.", registry=REGISTRY
+    "scoutly_targets_overdue",
+    "Targets without a successful scrape for more than two cooldowns (one cooldown past due).",
+    registry=REGISTRY,
+)
+# "at least N failures in a row": cumulative buckets, so one series per threshold whatever the fleet size
+FAILURE_STREAKS = (1, 3, 5)
+targets_consecutive_failures = Gauge(
+    "scoutly_targets_consecutive_failures",
+    "Targets whose last N or more scrapes failed in a row (ge = N).",
+    ["ge"],
+    registry=REGISTRY,
 )
 active_scrapes = Gauge("scoutly_active_scrapes", "Scrape Jobs pending or running.", registry=REGISTRY)
 max_concurrent = Gauge("scoutly_max_concurrent_scrapes", "The configured concurrency cap.", registry=REGISTRY)
@@ -86,7 +127,11 @@ reconcile_errors = Counter(
     ["stage"],
     registry=REGISTRY,
 )
-leader = Gauge("scoutly_leader", "1 on the replica that holds the Lease (HA mode).", registry=REGISTRY)
+leader = Gauge(
+    "scoutly_leader",
+    "1 on the replica that dispatches: the Lease holder, or the only replica without leader election.",
+    registry=REGISTRY,
+)
 mirror_backlog = Gauge(
     "scoutly_mirror_backlog", "MongoDB mirror writes waiting to be stored.", registry=REGISTRY
 )
@@ -120,6 +165,16 @@ target_last_success = Gauge(
     ["namespace", "name"],
     registry=REGISTRY,
 )
+
+REGISTRY.register(LEADER_ONLY)
+
+# Labelled counters start at 0 for the known label values, so the first error or failure is an
+# increase() the alerts see (a series born at 1 has no increase).
+for _stage in ("target", "job", "dispatch", "create", "status", "release"):
+    reconcile_errors.labels(_stage)
+jobs_finished.labels("succeeded", "Completed")
+for _reason in ("BackoffLimitExceeded", "DeadlineExceeded"):
+    jobs_finished.labels("failed", _reason)
 
 # process_* (RSS, CPU, open fds) for the operator-health panel and the memory benchmark
 from prometheus_client import ProcessCollector  # noqa: E402

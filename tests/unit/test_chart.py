@@ -76,7 +76,7 @@ def test_no_secret_value_in_the_defaults() -> None:
     assert not re.search(r"\bsk-[A-Za-z0-9]{8,}", text)
     values = yaml.safe_load(text)
     assert set(values["mongodb"]) == {"existingSecret", "secretKey", "database"}
-    assert set(values["openai"]) == {"existingSecret", "secretKey", "baseUrl", "model"}
+    assert set(values["openai"]) == {"existingSecret", "secretKey", "baseUrl", "model", "dailyTokenBudget"}
 
 
 def test_rbac_rules_in_the_helper_have_no_wildcard() -> None:
@@ -97,7 +97,7 @@ def test_rbac_rules_in_the_helper_have_no_wildcard() -> None:
 def test_shared_monitoring_files_are_valid() -> None:
     dashboard = json.loads((CHART / "dashboards/scoutly.json").read_text())
     assert dashboard["title"]
-    groups = yaml.safe_load((CHART / "rules/alerts.yaml").read_text())
+    groups = yaml.safe_load((CHART / "rules/alerts.yaml").read_text())["groups"]
     assert isinstance(groups, list)
     for g in groups:
         assert g["name"] and isinstance(g["rules"], list)

@@ -18,7 +18,14 @@ from scoutly import metrics
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "charts/scoutly-operator/dashboards/scoutly.json"
 ALERTS = ROOT / "charts/scoutly-operator/rules/alerts.yaml"
-GRAFANA_VARS = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": "1d", "$job": ".*"}
+GRAFANA_VARS = {
+    "$__rate_interval": "5m",
+    "$__interval": "1m",
+    "$__range": "1d",
+    "$cluster": ".*",
+    "$namespace": ".*",
+    "$job": ".*",
+}
 
 
 def dashboard_exprs() -> list[tuple[str, str]]:
@@ -27,7 +34,7 @@ def dashboard_exprs() -> list[tuple[str, str]]:
 
 
 def alert_rules() -> list[dict[str, Any]]:
-    groups = yaml.safe_load(ALERTS.read_text())
+    groups = yaml.safe_load(ALERTS.read_text())["groups"]
     return [r for g in groups for r in g["rules"]]
 
 
@@ -69,7 +76,7 @@ def exported_names(families: Any) -> set[str]:
 
 
 def test_every_expression_parses_and_names_exported_metrics() -> None:
-    exported = exported_names(metrics.REGISTRY.collect())
+    exported = exported_names(metrics.REGISTRY.collect()) | {"up"}  # `up`: Prometheus' own, per scrape
     exprs = all_exprs()
     assert len(exprs) >= 25
     for title, expr in exprs:
@@ -109,9 +116,18 @@ def test_dashboard_covers_the_issue_and_lays_out_cleanly() -> None:
         "scoutly_matches_total",
         "scoutly_operator_ready",
         "scoutly_reconcile_errors_total",
+        "scoutly_dispatcher_heartbeat_timestamp_seconds",
+        "scoutly_targets_consecutive_failures",
     ):
         assert wanted in used, f"no panel shows {wanted}"
-    assert {v["name"] for v in dash["templating"]["list"]} == {"datasource", "job"}
+    assert [v["name"] for v in dash["templating"]["list"]] == ["datasource", "cluster", "namespace", "job"]
+    # every query is scoped by all three (a multi-cluster Prometheus or Thanos holds several installs)
+    for title, expr in dashboard_exprs():
+        for var in ("cluster", "namespace", "job"):
+            assert expr.count(f'{var}=~"${var}"') == expr.count("scoutly_") + expr.count("process_"), (
+                title,
+                var,
+            )
 
 
 def test_alerts_have_severity_duration_and_a_runbook_section() -> None:
@@ -129,6 +145,7 @@ def test_alerts_have_severity_duration_and_a_runbook_section() -> None:
         "ScoutlyOperatorDown",
         "ScoutlyOperatorNotReconciling",
         "ScoutlyTokenBudgetNearlyExhausted",
+        "ScoutlyTargetsFailingRepeatedly",
     ):
         assert wanted in names
     for r in rules:

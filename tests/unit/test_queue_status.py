@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from scoutly.queue.status import QueueReport, Thresholds, problems, render_table, target_outcomes
+from scoutly.queue.status import (
+    QueueReport,
+    Thresholds,
+    problems,
+    processing_by_age,
+    render_table,
+    target_outcomes,
+)
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 
@@ -24,8 +31,13 @@ def report(**kw: object) -> QueueReport:
         "now": NOW.isoformat(),
         "windowSeconds": 86400.0,
         "counts": {"pending": 0, "processing": 0, "completed": 0, "failed": 0},
+        "bySource": {
+            "app": {"pending": 0, "processing": 0, "completed": 0, "failed": 0},
+            "operator": {"pending": 0, "processing": 0, "completed": 0, "failed": 0},
+        },
         "oldestPending": None,
         "oldestProcessing": None,
+        "processing": [],
         "failuresInWindow": 0,
         "recentFailures": [],
         "targets": [],
@@ -75,8 +87,19 @@ def test_thresholds() -> None:
 
 
 def test_table_names_every_section() -> None:
-    r = report(targets=target_outcomes([doc("a", "completed", 1)]), counts={"pending": 2, "failed": 1})
+    r = report(
+        targets=target_outcomes([doc("a", "completed", 1)]),
+        counts={"pending": 2, "failed": 1},
+        bySource={"app": {"pending": 2, "failed": 0}, "operator": {"pending": 0, "failed": 1}},
+    )
     text = render_table(r)
+    lines = text.splitlines()
+    assert lines[1].split() == ["SOURCE", "pending", "failed"]
+    assert [ln.split() for ln in lines[2:5]] == [
+        ["app", "2", "0"],
+        ["operator", "0", "1"],
+        ["total", "2", "1"],
+    ]
     for part in (
         "JOBQUEUES BY STATUS",
         "pending",
@@ -86,3 +109,36 @@ def test_table_names_every_section() -> None:
         "HEALTHY",
     ):
         assert part in text
+
+
+def test_processing_is_aged_from_its_claim_and_gated_by_the_threshold() -> None:
+    app_claimed = {  # the app's worker: queued 5 h ago, claimed (lastAttemptAt) 3 h ago, never finished
+        "_id": "65f0000000000000000000ab",
+        "companyId": "65f0000000000000000000c1",
+        "status": "processing",
+        "createdAt": NOW - timedelta(hours=5),
+        "lastAttemptAt": NOW - timedelta(hours=3),
+    }
+    op_running = {
+        "jobName": "acme-1",
+        "target": "ns/acme",
+        "status": "processing",
+        "createdAt": NOW - timedelta(minutes=10),
+        "lastAttemptAt": NOW - timedelta(minutes=10),
+    }
+    legacy = {"_id": "x", "companyId": "c", "status": "processing", "createdAt": NOW - timedelta(hours=1)}
+    rows = processing_by_age([op_running, legacy, app_claimed], NOW)
+    assert [(r["source"], r["ageSeconds"]) for r in rows] == [
+        ("app", 3 * 3600.0),
+        ("app", 3600.0),  # lastAttemptAt missing (older models): from createdAt
+        ("operator", 600.0),
+    ]
+    r = report(processing=rows, oldestProcessing=rows[0])
+    (found,) = problems(r, Thresholds(max_processing_age=timedelta(hours=2)))
+    assert "1 documents processing for more than 2h0m (app: 1, operator: 0)" in found
+    assert "app:65f0000000000000000000ab" in found
+    (found,) = problems(r, Thresholds(max_processing_age=timedelta(minutes=5)))
+    assert "(app: 2, operator: 1)" in found
+    assert problems(r, Thresholds(max_processing_age=None)) == []
+    text = render_table(r, Thresholds(max_processing_age=timedelta(hours=2)))
+    assert "STUCK PROCESSING: 1" in text

@@ -192,3 +192,33 @@ def test_job_names_are_idempotent_valid_and_bounded() -> None:
     m1, m2 = job_name(target="acme", manual_token="t1"), job_name(target="acme", manual_token="t2")
     assert m1 != m2
     assert m1.startswith("acme-m")
+
+
+def test_overdue_counts_a_target_that_always_fails() -> None:
+    """Backoff keeps moving a failing target's due time forward; overdue is measured from its last
+    success, so a target failing for two cooldowns is overdue although it is never 'past due'."""
+    from scoutly.scheduling.due import overdue
+
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    cooldown = timedelta(hours=12)
+    failing = History(
+        created=t0 - timedelta(days=30),
+        last_success=t0,
+        last_failure=t0 + timedelta(hours=24, minutes=50),
+        consecutive_failures=9,
+    )
+    now = t0 + timedelta(hours=25)
+    due = due_time(
+        history=failing,
+        cooldown=cooldown,
+        backoff_base=timedelta(minutes=5),
+        jitter_window=timedelta(0),
+        key="k",
+    )
+    assert due > now  # the old measure (now - due > cooldown) could never see it
+    assert overdue(history=failing, cooldown=cooldown, now=now)
+    assert not overdue(history=failing, cooldown=cooldown, now=t0 + timedelta(hours=23))
+    # never scraped: from creation
+    new = History(created=t0)
+    assert not overdue(history=new, cooldown=cooldown, now=t0 + timedelta(hours=24))
+    assert overdue(history=new, cooldown=cooldown, now=t0 + timedelta(hours=24, seconds=1))

@@ -43,7 +43,7 @@ from scoutly.controller.state import Policy, TargetView, target_view
 from scoutly.controller.status import apply_outcome, desired_status, failure_text, status_patch
 from scoutly.faults import crash_point
 from scoutly.kube.client import ApiError, KubeClient, ns_path
-from scoutly.scheduling.due import dispatch_key, job_name, should_dispatch
+from scoutly.scheduling.due import dispatch_key, job_name, overdue, should_dispatch
 from scoutly.store import jobqueues
 
 log = logging.getLogger("scoutly.controller")
@@ -97,6 +97,7 @@ class Controller:
         self.last_event: float = 0.0
         self.target_events = 0
         self.leading: Callable[[], bool] = lambda: True  # replaced by the Lease elector in HA mode
+        self.heartbeat_interval = 15.0  # seconds between dispatcher passes at the most, when idle
         # the app's companies.lastSuccessfulScrape (controller/companies.py); None without MongoDB
         self.companies: CompanyFeed | None = None
         self.by_company = CompanyTargets()
@@ -732,6 +733,7 @@ class Controller:
                 await self._wake.wait()  # take_over() wakes us
                 continue
             now = self.clock()
+            metrics.dispatcher_heartbeat.set(now.timestamp())
             self._collect_due(now)
             candidates = self._candidates(now)
             free = self.settings.max_concurrent - len(self.active)
@@ -739,9 +741,11 @@ class Controller:
             metrics.targets_due_waiting.set(len(candidates) - len(chosen))
             if chosen:
                 await asyncio.gather(*(self._dispatch_guarded(v, now) for v in chosen))
-            timeout = None
+            timeout = (
+                self.heartbeat_interval
+            )  # an idle pass at least this often: the heartbeat alert's signal
             if self._heap:
-                timeout = max(0.0, (self._heap[0][0] - self.clock()).total_seconds()) + 0.01
+                timeout = min(timeout, max(0.0, (self._heap[0][0] - self.clock()).total_seconds()) + 0.01)
             self._wake.clear()
             if chosen and len(candidates) > len(chosen) and len(self.active) < self.settings.max_concurrent:
                 continue
@@ -875,10 +879,21 @@ class Controller:
         return counts
 
     def overdue_count(self) -> int:
-        """Targets overdue by more than one cooldown (the overdue alert's signal)."""
+        """Targets more than one cooldown past due since their last success (the overdue alert's signal)."""
         now = self.clock()
         return sum(
             1
             for v in self.targets.values()
-            if v.spec is not None and not v.suspended and now - v.due(self.policy) > v.cooldown(self.policy)
+            if v.spec is not None
+            and not v.suspended
+            and overdue(history=v.history(), cooldown=v.cooldown(self.policy), now=now)
         )
+
+    def failure_streaks(self, thresholds: Iterable[int]) -> dict[int, int]:
+        """For each N in `thresholds`: targets (not suspended) whose last N or more scrapes failed."""
+        streaks = [
+            int((v.status or {}).get("consecutiveFailures") or 0)
+            for v in self.targets.values()
+            if v.spec is not None and not v.suspended
+        ]
+        return {n: sum(1 for s in streaks if s >= n) for n in thresholds}

@@ -82,6 +82,8 @@ async def _sample_gauges(controller: Controller, interval: float = 15.0) -> None
         for phase, count in controller.phases().items():
             metrics.targets.labels(phase).set(count)
         metrics.targets_overdue.set(controller.overdue_count())
+        for n, count in controller.failure_streaks(metrics.FAILURE_STREAKS).items():
+            metrics.targets_consecutive_failures.labels(str(n)).set(count)
         db = controller.mirror.db
         if db is not None:
             with contextlib.suppress(PyMongoError):
@@ -200,6 +202,8 @@ async def run(
         else None
     )
     metrics.llm_token_budget_daily.set(settings.llm_daily_token_budget)
+    metrics.leader.set(0 if settings.leader_election else 1)  # without election this replica dispatches
+    metrics.LEADER_ONLY.leading = lambda: True
     registry = build_registry(controller, settings)
     kopf_ready = asyncio.Event()
 
@@ -239,6 +243,7 @@ async def run(
             duration=parse_duration(settings.lease_duration).total_seconds(),
         )
         controller.leading = lambda: elector.leader
+        metrics.LEADER_ONLY.leading = controller.leading
         tasks.append(asyncio.create_task(elector.run(), name="lease"))
         tasks.append(asyncio.create_task(_follow_leadership(elector, controller), name="leadership"))
     if db is not None and settings.sync_interval_delta.total_seconds() > 0:  # preference sync (docs/sync.md)

@@ -1,4 +1,5 @@
-"""`scoutly queue status`: counts by status, oldest pending, recent failures, each target's last outcome.
+"""`scoutly queue status`: counts by status (the app's own documents and the operator's side by side),
+oldest pending, stuck processing, recent failures, each target's last outcome.
 
 A table for people, JSON for scripts; the exit code makes it a health check (0 healthy, 1 unhealthy,
 2 MongoDB unreachable or bad arguments). Works against any MongoDB URI (MongoDB or FerretDB).
@@ -24,6 +25,9 @@ class Thresholds:
     max_pending_age: timedelta = timedelta(hours=1)
     """Unhealthy when the oldest `pending` document is older than this (the operator claims its Jobs
     as `processing`: a `pending` one is the app's, waiting for a worker)."""
+    max_processing_age: timedelta | None = timedelta(hours=2)
+    """Unhealthy when a document has been `processing` longer than this (since `lastAttemptAt`, when its
+    worker or Job claimed it): a worker that died mid-job leaves it so forever (None: no limit)."""
     max_failures: int | None = None
     """Unhealthy when more documents than this failed within the window (None: no limit)."""
     max_consecutive_failures: int = 3
@@ -45,8 +49,10 @@ class QueueReport:
     now: str
     windowSeconds: float
     counts: dict[str, int]
+    bySource: dict[str, dict[str, int]]
     oldestPending: dict[str, Any] | None
     oldestProcessing: dict[str, Any] | None
+    processing: list[dict[str, Any]]  # every `processing` document, oldest claim first
     failuresInWindow: int
     recentFailures: list[dict[str, Any]]
     targets: list[TargetOutcome]
@@ -96,6 +102,30 @@ def _summary(doc: Doc | None, now: datetime) -> dict[str, Any] | None:
     }
 
 
+def _source(doc: Doc) -> str:
+    return "operator" if doc.get("jobName") else "app"
+
+
+def processing_by_age(docs: list[Doc], now: datetime) -> list[dict[str, Any]]:
+    """Pure: `processing` documents, oldest claim first, aged from `lastAttemptAt` (set when the app's
+    worker or the operator's Job claimed it), else `createdAt`."""
+    out = []
+    for d in docs:
+        started = (
+            d.get("lastAttemptAt") if isinstance(d.get("lastAttemptAt"), datetime) else d.get("createdAt")
+        )
+        out.append(
+            {
+                "source": _source(d),
+                "jobName": _label(d),
+                "target": _target(d),
+                "processingSince": _iso(started),
+                "ageSeconds": _age({"t": started}, now, "t"),
+            }
+        )
+    return sorted(out, key=lambda x: -(x["ageSeconds"] or 0))
+
+
 def target_outcomes(finished_newest_first: list[Doc]) -> list[TargetOutcome]:
     """Pure: each target's newest outcome and how many failures in a row end its history."""
     by_target: dict[str, list[Doc]] = {}
@@ -122,6 +152,14 @@ def target_outcomes(finished_newest_first: list[Doc]) -> list[TargetOutcome]:
     return out
 
 
+def stuck_processing(report: QueueReport, t: Thresholds) -> list[dict[str, Any]]:
+    """Pure: the `processing` documents older than `t.max_processing_age`, oldest first."""
+    if t.max_processing_age is None:
+        return []
+    limit = t.max_processing_age.total_seconds()
+    return [d for d in report.processing if (d["ageSeconds"] or 0) > limit]
+
+
 def problems(report: QueueReport, t: Thresholds) -> list[str]:
     """Pure: what makes the queue unhealthy under thresholds `t` (empty: healthy)."""
     found = []
@@ -134,6 +172,16 @@ def problems(report: QueueReport, t: Thresholds) -> list[str]:
         found.append(
             f"oldest pending job {pending['jobName']} is {_human(pending['ageSeconds'])} old "
             f"(limit {_human(t.max_pending_age.total_seconds())})"
+        )
+    stuck = stuck_processing(report, t)
+    if stuck and t.max_processing_age is not None:
+        by_source = {src: sum(1 for d in stuck if d["source"] == src) for src in ("app", "operator")}
+        oldest = stuck[0]
+        found.append(
+            f"{len(stuck)} documents processing for more than "
+            f"{_human(t.max_processing_age.total_seconds())} (app: {by_source['app']}, operator: "
+            f"{by_source['operator']}); oldest {oldest['jobName']} ({oldest['target']}) since "
+            f"{oldest['processingSince']}"
         )
     if t.max_failures is not None and report.failuresInWindow > t.max_failures:
         found.append(
@@ -157,12 +205,16 @@ async def collect(
 ) -> QueueReport:
     since = now - window
     failures_total, failures = await q.recent_failures(db, since=since, limit=failures_limit)
+    by_source = await q.counts_by_source(db)
+    in_progress = processing_by_age(await q.processing(db), now)
     report = QueueReport(
         now=_iso(now) or "",
         windowSeconds=window.total_seconds(),
-        counts=await q.counts_by_status(db),
+        counts={s: sum(counts[s] for counts in by_source.values()) for s in by_source["app"]},
+        bySource=by_source,
         oldestPending=_summary(await q.oldest(db, QueueStatus.PENDING), now),
-        oldestProcessing=_summary(await q.oldest(db, QueueStatus.PROCESSING), now),
+        oldestProcessing=in_progress[0] if in_progress else None,
+        processing=in_progress,
         failuresInWindow=failures_total,
         recentFailures=[
             {
@@ -198,20 +250,43 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
     return [fmt.format(*headers).rstrip(), *(fmt.format(*r).rstrip() for r in rows)]
 
 
-def render_table(report: QueueReport) -> str:
-    lines = ["JOBQUEUES BY STATUS"]
-    lines += _table(list(report.counts), [[str(n) for n in report.counts.values()]])
-    for label, doc in (
-        ("oldest pending", report.oldestPending),
-        ("oldest processing", report.oldestProcessing),
-    ):
-        if doc:
-            lines.append(
-                f"{label}: {doc['jobName']} ({doc['target']}), created {doc['createdAt']}, "
-                f"{_human(doc['ageSeconds'] or 0)} ago"
-            )
-        else:
-            lines.append(f"{label}: none")
+def render_table(report: QueueReport, thresholds: Thresholds | None = None) -> str:
+    lines = ["JOBQUEUES BY STATUS (app: the app's own documents; operator: its Jobs')"]
+    rows = [[src, *(str(n) for n in counts.values())] for src, counts in report.bySource.items()]
+    rows.append(["total", *(str(n) for n in report.counts.values())])
+    lines += _table(["SOURCE", *report.counts], rows)
+    doc = report.oldestPending
+    if doc:
+        lines.append(
+            f"oldest pending: {doc['jobName']} ({doc['target']}), created {doc['createdAt']}, "
+            f"{_human(doc['ageSeconds'] or 0)} ago"
+        )
+    else:
+        lines.append("oldest pending: none")
+    doc = report.oldestProcessing
+    if doc:
+        lines.append(
+            f"oldest processing: {doc['jobName']} ({doc['target']}, {doc['source']}), processing since "
+            f"{doc['processingSince']}, {_human(doc['ageSeconds'] or 0)}"
+        )
+    else:
+        lines.append("oldest processing: none")
+    stuck = stuck_processing(report, thresholds or Thresholds())
+    if stuck:
+        lines += ["", f"STUCK PROCESSING: {len(stuck)}"]
+        lines += _table(
+            ["SOURCE", "JOB", "TARGET", "PROCESSING SINCE", "AGE"],
+            [
+                [
+                    d["source"],
+                    d["jobName"],
+                    d["target"],
+                    d["processingSince"] or "",
+                    _human(d["ageSeconds"] or 0),
+                ]
+                for d in stuck[:20]
+            ],
+        )
     lines += ["", f"FAILURES IN THE LAST {_human(report.windowSeconds).upper()}: {report.failuresInWindow}"]
     if report.recentFailures:
         lines += _table(
@@ -279,5 +354,5 @@ async def run(
     if output == "json":
         out.write(json.dumps(report.to_json(), indent=2) + "\n")
     else:
-        out.write(render_table(report))
+        out.write(render_table(report, thresholds))
     return EXIT_HEALTHY if report.healthy else EXIT_UNHEALTHY

@@ -46,6 +46,15 @@ def due_time(
     return last_success + cooldown + jitter_offset(key=key, window=jitter_window)
 
 
+def overdue(*, history: History, cooldown: timedelta, now: datetime) -> bool:
+    """More than one cooldown past the time it was due after its last success (or its creation).
+
+    Measured from the last success, not from `due_time`: failure backoff keeps moving a failing target's
+    due time forward, so a target that always fails would never count as overdue."""
+    since = history.last_success or history.created
+    return now - (since + cooldown) > cooldown
+
+
 def should_dispatch(
     *, now: datetime, due: datetime, active: bool, suspended: bool, manual_pending: bool = False
 ) -> bool:

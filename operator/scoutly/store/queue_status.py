@@ -28,9 +28,31 @@ _FIELDS = {
 }
 
 
+# the operator's documents name their Job; the app's own (its scheduler's and worker's) have no jobName
+SOURCES: dict[str, dict[str, Any]] = {
+    "app": {"jobName": {"$exists": False}},
+    "operator": {"jobName": {"$exists": True}},
+}
+
+
 async def counts_by_status(db: Database) -> dict[str, int]:
     coll = db[COLLECTION]
     return {s.value: await coll.count_documents({"status": s.value}) for s in QueueStatus}
+
+
+async def counts_by_source(db: Database) -> dict[str, dict[str, int]]:
+    """{"app": {status: n}, "operator": {status: n}}: the app's documents and the operator's side by side."""
+    coll = db[COLLECTION]
+    return {
+        source: {s.value: await coll.count_documents({"status": s.value, **filt}) for s in QueueStatus}
+        for source, filt in SOURCES.items()
+    }
+
+
+async def processing(db: Database, *, limit: int = 10_000) -> list[Doc]:
+    """Every `processing` document (few: the running scrapes and whatever a worker left claimed)."""
+    cursor = db[COLLECTION].find({"status": QueueStatus.PROCESSING.value}, _FIELDS).limit(limit)
+    return await cursor.to_list(limit)
 
 
 async def oldest(db: Database, status: QueueStatus) -> Doc | None:

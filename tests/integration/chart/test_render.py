@@ -406,10 +406,44 @@ def test_monitoring_toggles_load_the_shared_files() -> None:
     assert sm["metadata"]["labels"]["release"] == "prometheus"
     assert sm["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "15s"}]
     (rule,) = by_kind(docs, "PrometheusRule")
-    assert rule["spec"]["groups"] == (yaml.safe_load((CHART / "rules/alerts.yaml").read_text()) or [])
+    # the rule file's groups, ScoutlyOperatorDown scoped to this release's scrape job and namespace
+    placeholder = 'job="scoutly-operator-metrics", namespace="scoutly-system"'
+    text = (CHART / "rules/alerts.yaml").read_text()
+    scoped = 'job="scoutly-scoutly-operator-metrics", namespace="scoutly-system"'
+    assert rule["spec"]["groups"] == yaml.safe_load(text.replace(placeholder, scoped))["groups"]
+    assert _alerts(docs)["ScoutlyOperatorDown"]["expr"].count(scoped) == 2
     (cm,) = by_kind(docs, "ConfigMap")
     assert cm["metadata"]["namespace"] == "monitoring"
     assert not by_kind(render("-f", str(CHART / "ci/external-crds-values.yaml")), "ConfigMap")
+
+
+def _alerts(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    (rule,) = by_kind(docs, "PrometheusRule")
+    return {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
+
+
+def test_operator_down_is_scoped_to_the_scrape_job_or_left_out() -> None:
+    # no ServiceMonitor: how the operator is scraped is unknown, so an absent() would fire forever
+    alerts = _alerts(render("--set", "prometheusRule.enabled=true", namespace="ops"))
+    assert "ScoutlyOperatorDown" not in alerts and "ScoutlyScrapesFailing" in alerts
+    alerts = _alerts(
+        render(
+            "--set",
+            "prometheusRule.enabled=true",
+            "--set",
+            "prometheusRule.operatorJob=scoutly",
+            namespace="ops",
+        )
+    )
+    expr = alerts["ScoutlyOperatorDown"]["expr"]
+    assert expr.count('up{job="scoutly", namespace="ops"}') == 2 and "scoutly-system" not in expr
+
+
+def test_daily_token_budget_reaches_the_operator() -> None:
+    (dep,) = by_kind(render("--set", "openai.dailyTokenBudget=2000000"), "Deployment")
+    assert _env(dep)["SCOUTLY_LLM_DAILY_TOKEN_BUDGET"]["value"] == "2000000"
+    (dep,) = by_kind(render(), "Deployment")
+    assert _env(dep)["SCOUTLY_LLM_DAILY_TOKEN_BUDGET"]["value"] == "0"
 
 
 def test_crd_toggles() -> None:
