@@ -82,8 +82,8 @@ llm_tokens = Counter(
 )
 reconcile_errors = Counter(
     "scoutly_reconcile_errors_total",
-    "Errors while handling events or dispatching.",
-    ["stage"],
+    "Errors while handling events or dispatching; each is retried with backoff.",
+    ["stage", "kind"],
     registry=REGISTRY,
 )
 leader = Gauge("scoutly_leader", "1 on the replica that holds the Lease (HA mode).", registry=REGISTRY)

@@ -27,7 +27,7 @@ from scoutly.controller.http import make_app, serve
 from scoutly.controller.jobs import LABEL_MANAGED_BY, MANAGED_BY
 from scoutly.controller.leader import LeaseElector
 from scoutly.controller.mirror import Mirror
-from scoutly.kube.client import ApiError, KubeClient
+from scoutly.kube.client import ApiError, KubeClient, error_kind
 from scoutly.scheduling.policy import parse_duration
 from scoutly.store import jobqueues
 from scoutly.store.dblog import DbLogHandler
@@ -60,16 +60,16 @@ def build_registry(controller: Controller, settings: OperatorSettings) -> kopf.O
         key = f"{body.metadata.namespace}/{body.metadata.name}"
         try:
             await controller.on_target_event(dict(body), type)
-        except Exception:  # one bad object must never stop the others
-            metrics.reconcile_errors.labels("target").inc()
+        except Exception as e:  # one bad object must never stop the others
+            metrics.reconcile_errors.labels("target", error_kind(e)).inc()
             log.exception("handling %s failed", key)
 
     @kopf.on.event("batch", "v1", "jobs", labels=JOB_LABELS, registry=registry)
     async def job_event(body: kopf.Body, type: str, **_: Any) -> None:
         try:
             await controller.on_job_event(dict(body), type)
-        except Exception:
-            metrics.reconcile_errors.labels("job").inc()
+        except Exception as e:
+            metrics.reconcile_errors.labels("job", error_kind(e)).inc()
             log.exception("handling Job %s/%s failed", body.metadata.namespace, body.metadata.name)
 
     del settings
@@ -270,6 +270,7 @@ async def run(
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await controller.queue.close()
         if runner is not None:
             await runner.cleanup()
         await kube.close()

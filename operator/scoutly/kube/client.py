@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import aiohttp
 from kubernetes.aio import client as aio_client
 from kubernetes.aio import config as aio_config
 
@@ -55,6 +56,25 @@ class ApiError(Exception):
     @property
     def already_exists(self) -> bool:
         return self.status == 409 and self.reason == "AlreadyExists"
+
+
+def transient(e: BaseException) -> bool:
+    """Worth retrying: the request may not have reached the server or its answer was lost (timeouts,
+    resets, refused connections), or the server asked to come back (5xx, 429)."""
+    if isinstance(e, ApiError):
+        return e.status >= 500 or e.status == 429
+    return isinstance(e, aiohttp.ClientError | OSError | TimeoutError)
+
+
+def error_kind(e: BaseException) -> str:
+    """A short, bounded label for metrics: what kind of failure this was."""
+    if isinstance(e, ApiError):
+        return f"http_{e.status // 100}xx"
+    if isinstance(e, TimeoutError | aiohttp.ServerTimeoutError):
+        return "timeout"
+    if isinstance(e, aiohttp.ClientError | OSError):
+        return "connection"
+    return "other"
 
 
 class KubeClient:
