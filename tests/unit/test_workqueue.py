@@ -4,6 +4,7 @@ per-key exponential backoff, with the semantics of client-go's work queue."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 from scoutly.controller.workqueue import Backoff, RetryLater, WorkQueue
 from scoutly.testing.wait import eventually
@@ -110,7 +111,7 @@ async def test_a_failing_key_is_retried_with_growing_backoff_until_it_succeeds()
     )
     q.add("a")
     await eventually(lambda: _true(len(attempts) == 4 and len(q) == 0), timeout=5, what="4 attempts")
-    gaps = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(attempts)]
     assert gaps[0] >= 0.05 and gaps[1] >= 0.1 and gaps[2] >= 0.2  # 0.05, 0.1, 0.2: doubling
     assert [type(e) for e in errors] == [ConnectionResetError, ConnectionResetError]
     assert q.backoff.failures("a") == 0  # the success reset it
