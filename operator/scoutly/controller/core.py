@@ -25,12 +25,12 @@ import aiohttp
 
 from scoutly import metrics
 from scoutly.api import models as m
+from scoutly.api.jobcontract import CONTAINER
 from scoutly.api.summary import RunSummary, parse_summary
 from scoutly.config import OperatorSettings
 from scoutly.controller.companies import CompanyChange, CompanyFeed, CompanyTargets, takes_company_value
 from scoutly.controller.events import post_event
 from scoutly.controller.jobs import (
-    CONTAINER,
     FINALIZER,
     LABEL_MANAGED_BY,
     MANAGED_BY,

@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from scoutly.api import jobcontract as contract
 from scoutly.api import models as m
+from scoutly.api.jobcontract import CONTAINER, TERMINATION_LOG
 from scoutly.config import OperatorSettings
 
 LABEL_TARGET = "scoutly.io/target"  # the target's name (namespace is the Job's own)
@@ -18,8 +20,6 @@ MANAGED_BY = "scoutly-operator"
 ANN_SCHEDULED = "scoutly.io/scheduled-timestamp"  # like batch.kubernetes.io/cronjob-scheduled-timestamp
 ANN_MANUAL = "scoutly.io/manual-trigger"
 FINALIZER = "scoutly.io/record-outcome"
-CONTAINER = "scrape"
-TERMINATION_LOG = "/dev/termination-log"
 
 
 class JobPhase(StrEnum):
@@ -61,21 +61,21 @@ def build_job(
         mode="json", exclude_none=True, include={"company", "companyId", "source", "trackers"}
     )
     env: list[dict[str, Any]] = [
-        {"name": "SCOUTLY_TARGET", "value": f"{namespace}/{target_name}"},
-        {"name": "SCOUTLY_TARGET_SPEC", "value": json.dumps(target_spec, separators=(",", ":"))},
-        {"name": "SCOUTLY_JOB_NAME", "value": name},
+        {"name": contract.ENV_TARGET, "value": f"{namespace}/{target_name}"},
+        {"name": contract.ENV_TARGET_SPEC, "value": json.dumps(target_spec, separators=(",", ":"))},
+        {"name": contract.ENV_JOB_NAME, "value": name},
         {
-            "name": "SCOUTLY_MONGODB_URI",
+            "name": contract.ENV_MONGODB_URI,
             "valueFrom": {
                 "secretKeyRef": {"name": settings.mongodb_secret_name, "key": settings.mongodb_secret_key}
             },
         },
-        {"name": "SCOUTLY_LLM_MODEL", "value": settings.llm_model},
+        {"name": contract.ENV_LLM_MODEL, "value": settings.llm_model},
     ]
     if settings.openai_secret_name:
         env.append(
             {
-                "name": "OPENAI_API_KEY",
+                "name": contract.ENV_OPENAI_API_KEY,
                 "valueFrom": {
                     "secretKeyRef": {
                         "name": settings.openai_secret_name,
@@ -86,7 +86,7 @@ def build_job(
             }
         )
     if settings.openai_base_url:
-        env.append({"name": "OPENAI_BASE_URL", "value": settings.openai_base_url})
+        env.append({"name": contract.ENV_OPENAI_BASE_URL, "value": settings.openai_base_url})
     reserved = {e["name"] for e in env}
     env += [{"name": e.name, "value": e.value} for e in tmpl.env if e.name not in reserved]
 
@@ -144,16 +144,7 @@ def build_job(
             if tmpl.backoffLimit is not None
             else settings.scrape_backoff_limit,
             "activeDeadlineSeconds": tmpl.activeDeadlineSeconds or settings.scrape_active_deadline_seconds,
-            # exit code 2 = bad input (invalid target, auth error): retrying cannot help
-            "podFailurePolicy": {
-                "rules": [
-                    {
-                        "action": "FailJob",
-                        "onExitCodes": {"containerName": CONTAINER, "operator": "In", "values": [2]},
-                    },
-                    {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
-                ]
-            },
+            "podFailurePolicy": contract.pod_failure_policy(),
             "template": {
                 "metadata": {"labels": labels, "annotations": pod_annotations},
                 "spec": {

@@ -10,6 +10,8 @@ import json
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from scoutly.api.jobcontract import ENV_OPENAI_API_KEY, ENV_OPENAI_BASE_URL, TERMINATION_LOG
+
 SOURCE_TYPES = (
     "greenhouse",
     "lever",
@@ -43,7 +45,7 @@ class ScrapeSettings(BaseSettings):
     )
     mongodb_database: str = Field("scoutly", description="Database name when the URI names none.")
     termination_log: str = Field(
-        "/dev/termination-log", description="Where the one-line JSON run summary is written; empty: nowhere."
+        TERMINATION_LOG, description="Where the one-line JSON run summary is written; empty: nowhere."
     )
     log_level: str = Field("INFO", description="Log level (stdout JSON lines and the `logs` collection).")
 
@@ -112,12 +114,12 @@ class ScrapeSettings(BaseSettings):
     # -- matching -----------------------------------------------------------------------------------
     openai_api_key: SecretStr | None = Field(
         None,
-        validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key"),
+        validation_alias=AliasChoices(ENV_OPENAI_API_KEY, "openai_api_key"),
         description="OpenAI API key (from a Secret). Unset: the LLM step is skipped, prefilter scores are stored.",
     )
     openai_base_url: str | None = Field(
         None,
-        validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url"),
+        validation_alias=AliasChoices(ENV_OPENAI_BASE_URL, "openai_base_url"),
         description="OpenAI-compatible endpoint; unset: api.openai.com.",
     )
     llm_model: str = Field("gpt-4o-mini", description="Chat model used for matching.")
