@@ -5,7 +5,8 @@ request to the API server over TLS with the admin client certificate and streams
 (watches included). A `Cut` rule drops the TCP connection of the requests it matches, either before
 forwarding (the request never arrives) or after (it took effect, and its answer is lost): the operator
 sees exactly what a network blip, a load balancer reset or a timeout gives it. The proxy also records
-every request line, so a test can check what the operator asked the API server for.
+every request line and what each watch streamed, so a test can check what the operator asked the API
+server for and what it got.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class FaultProxy:
     ssl_context: ssl.SSLContext
     cuts: list[Cut] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)
+    streams: dict[str, bytearray] = field(default_factory=dict)  # watch request -> what it streamed
     url: str = ""
     _runner: web.AppRunner | None = None
     _session: aiohttp.ClientSession | None = None
@@ -118,8 +120,15 @@ class FaultProxy:
                 headers={k: v for k, v in up.headers.items() if k.lower() not in _DROP},
             )
             await resp.prepare(request)
+            stream = (
+                self.streams.setdefault(request.path_qs, bytearray())
+                if "watch=" in request.query_string
+                else None
+            )
             try:
                 async for chunk in up.content.iter_any():
+                    if stream is not None:
+                        stream += chunk
                     await resp.write(chunk)
             except (ConnectionResetError, aiohttp.ClientError):
                 return resp  # either side went away: the watch ends, as a real one would

@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 import aiohttp
 from kubernetes.aio import client as aio_client
 from kubernetes.aio import config as aio_config
+
+if TYPE_CHECKING:
+    import kopf
 
 JsonDict = dict[str, Any]
 
@@ -126,6 +129,26 @@ class KubeClient:
     @property
     def host(self) -> str:
         return str(self._api.configuration.host)
+
+    async def connection_info(self) -> kopf.ConnectionInfo:
+        """The credentials this client loaded, for kopf's own watches: one credential path (kubeconfig or
+        in-cluster) for both. Read per login, so a rotated in-cluster token is picked up (kopf logs in
+        again on a 401)."""
+        import kopf  # lazily: only the operator needs it
+
+        cfg = self._api.configuration
+        token = await cfg.get_api_key_with_prefix("BearerToken")  # runs the in-cluster refresh hook
+        if token and token.lower().startswith("bearer "):
+            token = token[len("bearer ") :]
+        return kopf.ConnectionInfo(
+            server=str(cfg.host),
+            ca_path=cfg.ssl_ca_cert or None,
+            insecure=not cfg.verify_ssl,
+            scheme="Bearer" if token else None,
+            token=token or None,
+            certificate_path=cfg.cert_file or None,
+            private_key_path=cfg.key_file or None,
+        )
 
     async def request(
         self,
