@@ -7,7 +7,7 @@ from datetime import timedelta
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from scoutly.scheduling.policy import CooldownTiers, parse_duration
+from scoutly.units import CooldownTiers, parse_duration
 
 
 class OperatorSettings(BaseSettings):

@@ -58,7 +58,17 @@ def build_registry(controller: Controller, kube: KubeClient) -> kopf.OperatorReg
 
     @kopf.on.login(registry=registry)
     async def login(**_: Any) -> kopf.ConnectionInfo:
-        return await kube.connection_info()  # the same credentials as every other request of ours
+        # the credentials every other request of ours uses: one path, one place that loads them
+        c = await kube.credentials()
+        return kopf.ConnectionInfo(
+            server=c.server,
+            ca_path=c.ca_path,
+            insecure=c.insecure,
+            scheme="Bearer" if c.token else None,
+            token=c.token,
+            certificate_path=c.cert_path,
+            private_key_path=c.key_path,
+        )
 
     @kopf.on.event(m.GROUP, m.VERSION, m.PLURAL, registry=registry)
     async def target_event(body: kopf.Body, type: str, **_: Any) -> None:

@@ -10,15 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import aiohttp
 from kubernetes.aio import client as aio_client
 from kubernetes.aio import config as aio_config
-
-if TYPE_CHECKING:
-    import kopf
 
 JsonDict = dict[str, Any]
 
@@ -80,6 +78,16 @@ def error_kind(e: BaseException) -> str:
     return "other"
 
 
+@dataclass(frozen=True)
+class Credentials:
+    server: str
+    ca_path: str | None
+    insecure: bool
+    token: str | None
+    cert_path: str | None
+    key_path: str | None
+
+
 class KubeClient:
     """Async JSON client. Create with `await KubeClient.connect(...)`; close with `await close()`."""
 
@@ -130,24 +138,20 @@ class KubeClient:
     def host(self) -> str:
         return str(self._api.configuration.host)
 
-    async def connection_info(self) -> kopf.ConnectionInfo:
-        """The credentials this client loaded, for kopf's own watches: one credential path (kubeconfig or
-        in-cluster) for both. Read per login, so a rotated in-cluster token is picked up (kopf logs in
-        again on a 401)."""
-        import kopf  # lazily: only the operator needs it
-
+    async def credentials(self) -> Credentials:
+        """The credentials this client loaded (kubeconfig or in-cluster), for kopf's own watches: one
+        credential path for both. Read per call, so a rotated in-cluster token is picked up."""
         cfg = self._api.configuration
         token = await cfg.get_api_key_with_prefix("BearerToken")  # runs the in-cluster refresh hook
         if token and token.lower().startswith("bearer "):
             token = token[len("bearer ") :]
-        return kopf.ConnectionInfo(
+        return Credentials(
             server=str(cfg.host),
             ca_path=cfg.ssl_ca_cert or None,
             insecure=not cfg.verify_ssl,
-            scheme="Bearer" if token else None,
             token=token or None,
-            certificate_path=cfg.cert_file or None,
-            private_key_path=cfg.key_file or None,
+            cert_path=cfg.cert_file or None,
+            key_path=cfg.key_file or None,
         )
 
     async def request(
