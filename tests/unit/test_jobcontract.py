@@ -91,3 +91,30 @@ def test_mongodb_refusing_the_credentials_is_bad_input_and_an_outage_is_retried(
     )
     down = _mongo_failure(ServerSelectionTimeoutError("no servers"), "MongoDB unreachable")
     assert down.code == contract.ExitCode.FAILED and "ServerSelectionTimeoutError" in str(down)
+
+
+def test_the_job_spec_has_the_crds_limits() -> None:
+    """The slice the workload validates is the CRD's model: same fields, same constraints."""
+    crd = m.ScrapeTargetSpec.model_json_schema()
+    job = m.JobTargetSpec.model_json_schema()
+    for name in ("company", "companyId"):
+        assert job["properties"][name] == crd["properties"][name]
+    for ours, theirs in (("JobSource", "Source"), ("JobTracker", "Tracker")):
+        assert job["$defs"][ours]["properties"] == crd["$defs"][theirs]["properties"]
+    assert job["properties"]["trackers"]["maxItems"] == crd["properties"]["trackers"]["maxItems"]
+
+
+def test_a_spec_the_api_server_admits_reaches_the_workload_intact() -> None:
+    spec = m.parse_spec(
+        {
+            "company": "Acme",
+            "companyId": "acme-1",
+            "rank": 80,
+            "source": {"url": "https://boards.greenhouse.io/acme", "type": "greenhouse"},
+            "trackers": [{"user": "u1", "rank": 90}],
+        }
+    )
+    carried = m.job_target_spec(spec)
+    assert set(carried) == {"company", "companyId", "source", "trackers"}
+    got = m.JobTargetSpec.model_validate_json(json.dumps({**carried, "futureField": 1}))  # newer operator
+    assert got.company_id == "acme-1" and got.source.type == "greenhouse" and got.trackers[0].rank == 90

@@ -57,9 +57,7 @@ def build_job(
     if manual_token is not None:
         annotations[ANN_MANUAL] = manual_token[:253]
     pod_annotations = json.loads(settings.extra_pod_annotations) if settings.extra_pod_annotations else {}
-    target_spec = spec.model_dump(
-        mode="json", exclude_none=True, include={"company", "companyId", "source", "trackers"}
-    )
+    target_spec = m.job_target_spec(spec)
     env: list[dict[str, Any]] = [
         {"name": contract.ENV_TARGET, "value": f"{namespace}/{target_name}"},
         {"name": contract.ENV_TARGET_SPEC, "value": json.dumps(target_spec, separators=(",", ":"))},

@@ -11,19 +11,9 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from scoutly.api.jobcontract import ENV_OPENAI_API_KEY, ENV_OPENAI_BASE_URL, TERMINATION_LOG
+from scoutly.api.models import SourceType
 
-SOURCE_TYPES = (
-    "greenhouse",
-    "lever",
-    "ashby",
-    "workable",
-    "smartrecruiters",
-    "recruitee",
-    "personio",
-    "workday",
-    "jsonld",
-    "html",
-)
+SOURCE_TYPES = tuple(t.value for t in SourceType)  # the CRD's list: one source
 
 
 class ScrapeSettings(BaseSettings):
