@@ -64,3 +64,7 @@ class CooldownTiers:
         if floor is None:
             raise ValueError("cooldown tiers need a floor entry 0=DURATION for the lowest ranks")
         return cls(tiers=tuple(sorted(entries, reverse=True)), floor=floor)
+
+    def __str__(self) -> str:
+        """The spelling `parse` reads: "95=12h,...,0=336h"."""
+        return ",".join(f"{r}={format_duration(d)}" for r, d in (*self.tiers, (0, self.floor)))

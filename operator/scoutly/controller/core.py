@@ -94,7 +94,7 @@ class Controller:
         self.mirror = mirror
         self.clock = clock
         self.policy = Policy(
-            tiers=settings.tiers, backoff_base=settings.backoff_base_delta, jitter=settings.jitter_delta
+            tiers=settings.cooldown_tiers, backoff_base=settings.backoff_base, jitter=settings.jitter
         )
         self.targets: dict[str, TargetView] = {}
         self.orphan_jobs: dict[str, dict[str, JobView]] = defaultdict(dict)  # jobs seen before their target

@@ -56,7 +56,7 @@ def build_job(
     annotations = {ANN_SCHEDULED: iso(scheduled)}
     if manual_token is not None:
         annotations[ANN_MANUAL] = manual_token[:253]
-    pod_annotations = json.loads(settings.extra_pod_annotations) if settings.extra_pod_annotations else {}
+    pod_annotations = dict(settings.extra_pod_annotations)  # parsed and checked at start-up
     target_spec = m.job_target_spec(spec)
     env: list[dict[str, Any]] = [
         {"name": contract.ENV_TARGET, "value": f"{namespace}/{target_name}"},

@@ -28,7 +28,6 @@ from scoutly.controller.jobs import LABEL_MANAGED_BY, MANAGED_BY
 from scoutly.controller.leader import LeaseElector
 from scoutly.controller.mirror import Mirror
 from scoutly.kube.client import ApiError, KubeClient, error_kind
-from scoutly.scheduling.policy import parse_duration
 from scoutly.store import jobqueues
 from scoutly.store.dblog import DbLogHandler
 from scoutly.store.mongo import connect, database, ensure_indexes
@@ -195,7 +194,7 @@ async def run(
     if db is not None:
         feed = CompanyFeed(
             db,
-            interval=settings.company_poll_interval_delta.total_seconds(),
+            interval=settings.company_poll_interval.total_seconds(),
             on_changes=controller.on_company_changes,
             on_loaded=controller.on_companies_loaded,
         )
@@ -206,7 +205,7 @@ async def run(
     dblog = (
         DbLogFlusher(
             db,
-            interval=settings.db_log_interval_delta.total_seconds(),
+            interval=settings.db_log_interval.total_seconds(),
             max_entries=settings.db_log_max_entries,
         )
         if db is not None
@@ -238,7 +237,7 @@ async def run(
     ]
     if dblog is not None:
         tasks.append(asyncio.create_task(dblog.run(), name="dblog"))
-    if feed is not None and settings.company_poll_interval_delta.total_seconds() > 0:
+    if feed is not None and settings.company_poll_interval.total_seconds() > 0:
         tasks.append(asyncio.create_task(feed.run(), name="companies"))
     elector = None
     if settings.leader_election:
@@ -246,32 +245,32 @@ async def run(
             kube,
             namespace=settings.leader_election_namespace
             or os.environ.get("POD_NAMESPACE")
-            or (settings.namespace_list or ["default"])[0],
+            or (settings.namespaces or ["default"])[0],
             name=settings.leader_election_lease_name,
             identity=os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}",
-            duration=parse_duration(settings.lease_duration).total_seconds(),
+            duration=settings.lease_duration.total_seconds(),
         )
         controller.leading = lambda: elector.leader
         tasks.append(asyncio.create_task(elector.run(), name="lease"))
         tasks.append(asyncio.create_task(_follow_leadership(elector, controller), name="leadership"))
-    if db is not None and settings.sync_interval_delta.total_seconds() > 0:  # preference sync (docs/sync.md)
+    if db is not None and settings.sync_interval.total_seconds() > 0:  # preference sync (docs/sync.md)
         from scoutly.sync.run import sync_forever
 
         sync = sync_forever(
             db=db,
             kube=kube,
             namespace=settings.sync_namespace,
-            interval=settings.sync_interval_delta.total_seconds(),
+            interval=settings.sync_interval.total_seconds(),
             leading=lambda: controller.leading(),
         )
         tasks.append(asyncio.create_task(sync, name="sync"))
     try:
-        if not await _prime(controller, settings.namespace_list, stop_flag):
+        if not await _prime(controller, settings.namespaces, stop_flag):
             return
         await kopf.operator(
             registry=registry,
-            clusterwide=not settings.namespace_list,
-            namespaces=settings.namespace_list,
+            clusterwide=not settings.namespaces,
+            namespaces=settings.namespaces,
             standalone=True,  # HA is our own Lease (controller/leader.py): standbys keep warm caches
             stop_flag=stop_flag,
             ready_flag=kopf_ready,
