@@ -72,7 +72,7 @@ class FaultProxy:
         )
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)  # watches end at once
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -143,4 +143,4 @@ class FaultProxy:
             if sock is not None:  # SO_LINGER 0: a reset, not a polite close
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             transport.abort()
-        raise ConnectionResetError("cut by the fault proxy")
+        return web.Response(status=502)  # never sent: the connection is gone

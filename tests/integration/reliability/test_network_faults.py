@@ -30,7 +30,8 @@ JOB = r"/apis/batch/v1/namespaces/[^/]+/jobs/[^/?]+$"
 
 FAULTS: dict[str, Cut] = {
     "job-create": Cut("POST", r"/apis/batch/v1/namespaces/[^/]+/jobs$", times=2),
-    "job-create-answer-lost": Cut("POST", r"/apis/batch/v1/namespaces/[^/]+/jobs$", after=True, times=2),
+    # once: the Job exists, and its watch event (not the retry) usually tells the operator first
+    "job-create-answer-lost": Cut("POST", r"/apis/batch/v1/namespaces/[^/]+/jobs$", after=True),
     "summary-read": Cut("GET", r"/api/v1/namespaces/[^/]+/pods\?.*labelSelector=job-name", times=2),
     "status-write": Cut("PATCH", r"/scrapetargets/[^/?]+/status$", body='"lastJob"', times=2),
     "status-write-answer-lost": Cut(
@@ -39,7 +40,8 @@ FAULTS: dict[str, Cut] = {
     "outcome-event": Cut("POST", r"/api/v1/namespaces/[^/]+/events$", body="ScrapeSucceeded", times=2),
     "finalizer-read": Cut("GET", JOB, times=2),
     "finalizer-release": Cut("PATCH", JOB, body=FINALIZER, times=2),
-    "finalizer-release-answer-lost": Cut("PATCH", JOB, body=FINALIZER, after=True, times=2),
+    # once: the retry reads the Job, finds the finalizer gone and has nothing left to patch
+    "finalizer-release-answer-lost": Cut("PATCH", JOB, body=FINALIZER, after=True),
 }
 
 
@@ -67,13 +69,13 @@ async def test_outcome_is_recorded_without_a_restart_when_a_connection_is_cut(
     errors_before = errors_counted()
     acme = appdata.company("acme", "Acme", "https://boards.greenhouse.io/acme")
     await mongo_db["companies"].insert_one(acme)
+    operator = await start_operator(
+        kubeconfig=str(proxy.kubeconfig(tmp_path / "kubeconfig")),
+        extra_pod_annotations=json.dumps(
+            {"scoutly.io/kwok-duration": "300ms", "scoutly.io/kwok-message": json.dumps(SUMMARY)}
+        ),
+    )
     try:
-        operator = await start_operator(
-            kubeconfig=str(proxy.kubeconfig(tmp_path / "kubeconfig")),
-            extra_pod_annotations=json.dumps(
-                {"scoutly.io/kwok-duration": "300ms", "scoutly.io/kwok-message": json.dumps(SUMMARY)}
-            ),
-        )
         await create_target(kube, namespace, "acme", companyId=str(acme["_id"]), cooldown="1h")
 
         async def recorded() -> dict[str, Any] | None:
@@ -101,8 +103,9 @@ async def test_outcome_is_recorded_without_a_restart_when_a_connection_is_cut(
         events = (await kube.get(ns_path("v1", namespace, "events")))["items"]
         succeeded = [e for e in events if e["reason"] == "ScrapeSucceeded"]
         assert len(succeeded) == 1
-        assert cut.hits == cut.times  # the fault did happen (twice: the first retry failed too)
-        assert errors_counted() - errors_before >= cut.times
-        await operator.stop()
+        assert cut.hits == cut.times  # the fault did happen (twice where set: the first retry failed too)
+        # counted (a GET cut on a kept-alive connection is retried once by aiohttp itself: one error)
+        assert errors_counted() - errors_before >= 1
     finally:
+        await operator.stop()
         await proxy.stop()
