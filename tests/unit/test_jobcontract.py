@@ -48,9 +48,10 @@ def test_the_job_carries_the_contract() -> None:
     names = {e["name"] for e in container["env"]}
     assert names == {
         contract.ENV_TARGET,
-        contract.ENV_TARGET_SPEC,
+        contract.ENV_TARGET_SPEC_FILE,
         contract.ENV_JOB_NAME,
         contract.ENV_MONGODB_URI,
+        contract.ENV_MONGODB_DATABASE,
         contract.ENV_LLM_MODEL,
         contract.ENV_OPENAI_API_KEY,
         contract.ENV_OPENAI_BASE_URL,
@@ -61,8 +62,10 @@ def test_the_scrape_reads_every_variable_the_job_sets(monkeypatch: pytest.Monkey
     values = {
         contract.ENV_TARGET: "ns/acme",
         contract.ENV_TARGET_SPEC: json.dumps({"company": "Acme"}),
+        contract.ENV_TARGET_SPEC_FILE: "/etc/scoutly/target/spec.json",
         contract.ENV_JOB_NAME: "acme-1",
         contract.ENV_MONGODB_URI: "mongodb://db/x",
+        contract.ENV_MONGODB_DATABASE: "app",
         contract.ENV_LLM_MODEL: "gpt-x",
         contract.ENV_OPENAI_API_KEY: "sk-1",
         contract.ENV_OPENAI_BASE_URL: "http://llm/v1",
@@ -73,8 +76,10 @@ def test_the_scrape_reads_every_variable_the_job_sets(monkeypatch: pytest.Monkey
     read = {
         contract.ENV_TARGET: s.target,
         contract.ENV_TARGET_SPEC: s.target_spec,
+        contract.ENV_TARGET_SPEC_FILE: s.target_spec_file,
         contract.ENV_JOB_NAME: s.job_name,
         contract.ENV_MONGODB_URI: s.mongodb_uri.get_secret_value() if s.mongodb_uri else None,
+        contract.ENV_MONGODB_DATABASE: s.mongodb_database,
         contract.ENV_LLM_MODEL: s.llm_model,
         contract.ENV_OPENAI_API_KEY: s.openai_api_key.get_secret_value() if s.openai_api_key else None,
         contract.ENV_OPENAI_BASE_URL: s.openai_base_url,

@@ -19,11 +19,13 @@ __all__ = [
     "CONTAINER",
     "ENV_JOB_NAME",
     "ENV_LLM_MODEL",
+    "ENV_MONGODB_DATABASE",
     "ENV_MONGODB_URI",
     "ENV_OPENAI_API_KEY",
     "ENV_OPENAI_BASE_URL",
     "ENV_TARGET",
     "ENV_TARGET_SPEC",
+    "ENV_TARGET_SPEC_FILE",
     "MAX_MESSAGE_BYTES",
     "TERMINATION_LOG",
     "ExitCode",
@@ -36,9 +38,13 @@ CONTAINER = "scrape"
 TERMINATION_LOG = "/dev/termination-log"
 
 ENV_TARGET = "SCOUTLY_TARGET"  # <namespace>/<name> of the ScrapeTarget
-ENV_TARGET_SPEC = "SCOUTLY_TARGET_SPEC"  # the spec slice as JSON (scrape/models.py: TargetSpec)
+ENV_TARGET_SPEC_FILE = "SCOUTLY_TARGET_SPEC_FILE"  # a file holding the spec slice as JSON (the Job's way)
+ENV_TARGET_SPEC = (
+    "SCOUTLY_TARGET_SPEC"  # the spec slice as JSON inline (local runs; api.models.JobTargetSpec)
+)
 ENV_JOB_NAME = "SCOUTLY_JOB_NAME"  # with the namespace, the key of the Job's jobqueues document
 ENV_MONGODB_URI = "SCOUTLY_MONGODB_URI"  # from a Secret reference, never a literal
+ENV_MONGODB_DATABASE = "SCOUTLY_MONGODB_DATABASE"
 ENV_LLM_MODEL = "SCOUTLY_LLM_MODEL"
 ENV_OPENAI_API_KEY = "OPENAI_API_KEY"  # from a Secret reference (optional)
 ENV_OPENAI_BASE_URL = "OPENAI_BASE_URL"

@@ -21,7 +21,13 @@ import openai
 from pydantic import ValidationError
 from pymongo.errors import OperationFailure, PyMongoError
 
-from scoutly.api.jobcontract import ENV_TARGET, ENV_TARGET_SPEC, MAX_MESSAGE_BYTES, ExitCode
+from scoutly.api.jobcontract import (
+    ENV_TARGET,
+    ENV_TARGET_SPEC,
+    ENV_TARGET_SPEC_FILE,
+    MAX_MESSAGE_BYTES,
+    ExitCode,
+)
 from scoutly.api.summary import PostingQuality, QualityJump, RunSummary, TokenCounts
 from scoutly.scheduling.policy import parse_duration
 from scoutly.scrape import quality
@@ -87,8 +93,14 @@ def load_inputs(settings: ScrapeSettings, target_arg: str | None) -> Inputs:
         raise RunFailed(
             f"no target: pass --target <namespace>/<name> or set {ENV_TARGET}", ExitCode.BAD_INPUT
         )
+    raw = settings.target_spec
+    if settings.target_spec_file:
+        try:
+            raw = Path(settings.target_spec_file).read_text()
+        except OSError as e:  # the Job mounts it: missing means a broken Job, no retry fixes it
+            raise RunFailed(f"cannot read {ENV_TARGET_SPEC_FILE}: {e}", ExitCode.BAD_INPUT) from e
     try:
-        spec = TargetSpec.model_validate_json(settings.target_spec)
+        spec = TargetSpec.model_validate_json(raw)
     except ValidationError as e:
         err = e.errors()[0]
         where = ".".join(map(str, err["loc"]))
