@@ -35,10 +35,11 @@ testenv: ## Build or find the control-plane, FerretDB, kwok, helm and Prometheus
 	bash hack/testenv-prometheus.sh
 
 .PHONY: lint
-lint: venv ## Run ruff and mypy.
+lint: venv ## Run ruff, mypy and the import layering contracts (import-linter).
 	$(VENV)/bin/ruff check operator tests bench
 	$(VENV)/bin/ruff format --check operator tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 .PHONY: fmt
 fmt: venv ## Format and auto-fix with ruff.

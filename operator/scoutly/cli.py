@@ -14,7 +14,7 @@ DEFAULT_DEV_DIR = Path.home() / ".cache" / "scoutly" / "dev"
 
 
 def _dev(args: argparse.Namespace) -> int:
-    from scoutly.testing import devenv
+    from scoutly import devenv
 
     if args.dev_cmd == "up":
         return devenv.up(Path(args.dir), nodes=args.nodes)

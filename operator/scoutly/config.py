@@ -1,15 +1,21 @@
-"""Operator settings: environment variables SCOUTLY_*, each documented here and in docs/configuration.md."""
+"""Operator settings: environment variables SCOUTLY_*, each documented here and in docs/configuration.md.
+
+Typed and validated once, at start-up (`scoutly operator run` exits 2 naming the bad variable):
+durations are timedeltas (Go syntax in the environment), namespaces a list (comma-separated), pod
+annotations a mapping (a JSON object), cooldown tiers a CooldownTiers.
+"""
 
 from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, PlainSerializer, PlainValidator, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from scoutly.scheduling.policy import CooldownTiers, parse_duration
 from scoutly.scrape.settings import ScrapeSettings
+from scoutly.units import CooldownTiers, format_duration, parse_duration
 
 # Scrape settings the operator may not hand out through scrape_settings: the Job contract and the
 # secrets it sets itself (controller/jobs.py).
@@ -50,6 +56,42 @@ def scrape_env(raw: str) -> list[tuple[str, str]]:
     ]
 
 
+def _duration(v: Any) -> Any:
+    return parse_duration(v) if isinstance(v, str) else v
+
+
+def _names(v: Any) -> Any:
+    return [n.strip() for n in v.split(",") if n.strip()] if isinstance(v, str) else v
+
+
+def _json_object(v: Any) -> Any:
+    if not isinstance(v, str):
+        return v
+    if not v.strip():
+        return {}
+    try:
+        data = json.loads(v)
+    except ValueError as e:
+        raise ValueError(f"not a JSON object: {e}") from None
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object of strings")
+    return data
+
+
+def _tiers(v: Any) -> CooldownTiers:
+    if isinstance(v, CooldownTiers):
+        return v
+    if not isinstance(v, str):
+        raise ValueError("expected RANK=DURATION pairs, e.g. 95=12h,0=336h")
+    return CooldownTiers.parse(v)
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration), PlainSerializer(format_duration, return_type=str)]
+Names = Annotated[list[str], NoDecode, BeforeValidator(_names)]
+Annotations = Annotated[dict[str, str], NoDecode, BeforeValidator(_json_object)]
+Tiers = Annotated[CooldownTiers, NoDecode, PlainValidator(_tiers), PlainSerializer(str, return_type=str)]
+
+
 class OperatorSettings(BaseSettings):
     """Settings of `scoutly operator run`."""
 
@@ -58,22 +100,25 @@ class OperatorSettings(BaseSettings):
     kubeconfig: str | None = Field(
         None, description="Path to a kubeconfig; unset: in-cluster, else ~/.kube/config."
     )
-    namespaces: str = Field(
-        "", description="Comma-separated namespaces to watch; empty watches the whole cluster."
+    namespaces: Names = Field(
+        default_factory=list,
+        description="Comma-separated namespaces to watch; empty watches the whole cluster.",
     )
     mongodb_uri: SecretStr | None = Field(
         None, description="MongoDB URI of the app's database (from a Secret). Unset: no mirror writes."
     )
     mongodb_database: str = Field("scoutly", description="Database name when the URI names none.")
 
-    cooldown_tiers: str = Field(
-        "95=12h,85=24h,70=48h,50=168h,0=336h",
+    cooldown_tiers: Tiers = Field(
+        CooldownTiers.parse("95=12h,85=24h,70=48h,50=168h,0=336h"),
         description="Rank tiers RANK=DURATION, highest first; 0= is the floor.",
     )
-    backoff_base: str = Field(
-        "5m", description="First retry delay after a failed scrape; doubles per failure."
+    backoff_base: Duration = Field(
+        timedelta(minutes=5), description="First retry delay after a failed scrape; doubles per failure."
     )
-    jitter: str = Field("0s", description="Spread targets due together over this window (stable per target).")
+    jitter: Duration = Field(
+        timedelta(0), description="Spread targets due together over this window (stable per target)."
+    )
     max_concurrent: int = Field(
         20, ge=1, le=10_000, description="Global cap on scrape Jobs pending or running."
     )
@@ -133,8 +178,9 @@ class OperatorSettings(BaseSettings):
         description="Daily LLM token budget of all scrapes, exported as scoutly_llm_token_budget_daily for "
         "the token-budget alert (docs/runbooks.md); 0: none.",
     )
-    extra_pod_annotations: str = Field(
-        "", description="JSON object of annotations added to scrape pods (the tests use it to steer kwok)."
+    extra_pod_annotations: Annotations = Field(
+        default_factory=dict,
+        description="JSON object of annotations added to scrape pods (the tests use it to steer kwok).",
     )
 
     metrics_port: int = Field(
@@ -152,12 +198,13 @@ class OperatorSettings(BaseSettings):
         description="Namespace of the Lease; empty: POD_NAMESPACE, else the first watched one, else default.",
     )
     leader_election_lease_name: str = Field("scoutly-operator", description="Name of the Lease.")
-    lease_duration: str = Field(
-        "15s", description="How long a Lease holds without renewal; a standby takes over after it expires."
+    lease_duration: Duration = Field(
+        timedelta(seconds=15),
+        description="How long a Lease holds without renewal; a standby takes over after it expires.",
     )
 
-    sync_interval: str = Field(
-        "0s",
+    sync_interval: Duration = Field(
+        timedelta(0),
         description="In-operator preference sync (MongoDB preferences into ScrapeTargets, docs/sync.md) "
         "every this long; 0s: off (use the `scoutly sync` CronJob instead).",
     )
@@ -165,38 +212,19 @@ class OperatorSettings(BaseSettings):
         "scoutly", description="Namespace of the ScrapeTargets the preference sync manages."
     )
 
-    company_poll_interval: str = Field(
-        "30s",
+    company_poll_interval: Duration = Field(
+        timedelta(seconds=30),
         description="How often the controller reads the app's companies.lastSuccessfulScrape (one narrow "
         "query; FerretDB has no change streams), so an edit of it moves NEXT SCRAPE; 0s: read only at start.",
     )
-    db_log_interval: str = Field(
-        "5m",
+    db_log_interval: Duration = Field(
+        timedelta(minutes=5),
         description="The operator writes its log records to the app's capped `logs` collection as one batch "
         "document per this interval (at most SCOUTLY_DB_LOG_MAX_ENTRIES records each).",
     )
     db_log_max_entries: int = Field(
         1000, ge=1, le=10_000, description="Log records in one batch document of the `logs` collection."
     )
-
-    @field_validator("cooldown_tiers")
-    @classmethod
-    def _tiers(cls, v: str) -> str:
-        CooldownTiers.parse(v)
-        return v
-
-    @field_validator(
-        "backoff_base",
-        "jitter",
-        "sync_interval",
-        "lease_duration",
-        "company_poll_interval",
-        "db_log_interval",
-    )
-    @classmethod
-    def _duration(cls, v: str) -> str:
-        parse_duration(v)
-        return v
 
     @field_validator("scrape_settings")
     @classmethod
@@ -241,31 +269,3 @@ class OperatorSettings(BaseSettings):
     @property
     def image_pull_secrets(self) -> list[str]:
         return _csv(self.scrape_image_pull_secrets)
-
-    @property
-    def tiers(self) -> CooldownTiers:
-        return CooldownTiers.parse(self.cooldown_tiers)
-
-    @property
-    def backoff_base_delta(self) -> timedelta:
-        return parse_duration(self.backoff_base)
-
-    @property
-    def jitter_delta(self) -> timedelta:
-        return parse_duration(self.jitter)
-
-    @property
-    def sync_interval_delta(self) -> timedelta:
-        return parse_duration(self.sync_interval)
-
-    @property
-    def company_poll_interval_delta(self) -> timedelta:
-        return parse_duration(self.company_poll_interval)
-
-    @property
-    def db_log_interval_delta(self) -> timedelta:
-        return parse_duration(self.db_log_interval)
-
-    @property
-    def namespace_list(self) -> list[str]:
-        return [n.strip() for n in self.namespaces.split(",") if n.strip()]

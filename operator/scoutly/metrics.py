@@ -123,8 +123,8 @@ llm_tokens = Counter(
 )
 reconcile_errors = Counter(
     "scoutly_reconcile_errors_total",
-    "Errors while handling events or dispatching.",
-    ["stage"],
+    "Errors while handling events or dispatching; each is retried with backoff.",
+    ["stage", "kind"],
     registry=REGISTRY,
 )
 leader = Gauge(
@@ -170,8 +170,11 @@ REGISTRY.register(LEADER_ONLY)
 
 # Labelled counters start at 0 for the known label values, so the first error or failure is an
 # increase() the alerts see (a series born at 1 has no increase).
-for _stage in ("target", "job", "dispatch", "create", "status", "release"):
-    reconcile_errors.labels(_stage)
+RECONCILE_STAGES = ("target", "job", "finish", "dispatch", "create", "status")
+ERROR_KINDS = ("connection", "timeout", "http_4xx", "http_5xx", "other")
+for _stage in RECONCILE_STAGES:
+    for _kind in ERROR_KINDS:
+        reconcile_errors.labels(_stage, _kind)
 jobs_finished.labels("succeeded", "Completed")
 for _reason in ("BackoffLimitExceeded", "DeadlineExceeded"):
     jobs_finished.labels("failed", _reason)

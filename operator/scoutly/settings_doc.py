@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
+
 from pydantic_settings import BaseSettings
 
 from scoutly.config import OperatorSettings
+from scoutly.units import format_duration
 
 
 def _table(model: type[BaseSettings], prefix: str) -> str:
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for name, field in model.model_fields.items():
         default = field.get_default(call_default_factory=True)
-        shown = "(unset)" if default is None or default == "" else f"`{default}`"
+        if isinstance(default, timedelta):
+            default = format_duration(default)
+        elif isinstance(default, list | dict) or default is None:
+            default = (
+                ",".join(default) if isinstance(default, list) else json.dumps(default) if default else ""
+            )
+        shown = "(unset)" if default == "" else f"`{default}`"
         rows.append(f"| `{prefix}{name.upper()}` | {shown} | {field.description or ''} |")
     return "\n".join(rows)
 

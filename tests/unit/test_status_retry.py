@@ -55,7 +55,7 @@ async def test_failed_status_write_is_retried_until_it_lands() -> None:
         [TimeoutError(), ConnectionResetError(), ApiError(503, "ServiceUnavailable", "busy")]
     )
     controller = Controller(OperatorSettings(), api, Mirror(None))  # type: ignore[arg-type]
-    controller.status_retry_base = 0.01
+    controller.queue.backoff.base = 0.01
     await controller.on_target_event(target(), "ADDED")
     assert api.status == {}  # the first write failed
 
@@ -68,11 +68,11 @@ async def test_failed_status_write_is_retried_until_it_lands() -> None:
 async def test_not_found_is_not_retried() -> None:
     api = FlakyStatusApi([ApiError(404, "NotFound", "gone")])
     controller = Controller(OperatorSettings(), api, Mirror(None))  # type: ignore[arg-type]
-    controller.status_retry_base = 0.01
+    controller.queue.backoff.base = 0.01
     await controller.on_target_event(target(), "ADDED")
     while controller._tasks:  # the queued status write, and any retry it (wrongly) scheduled
         await asyncio.gather(*controller._tasks)
-    assert api.attempts == 1 and not controller._status_retries
+    assert api.attempts == 1 and not controller.queue.pending(("status", "ns/acme"))
 
 
 async def _written(api: FlakyStatusApi) -> bool:

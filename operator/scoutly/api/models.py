@@ -58,6 +58,18 @@ LabelValue = Annotated[str, Field(max_length=63, pattern=LABEL_VALUE_PATTERN)]
 LabelKey = Annotated[str, Field(max_length=317, pattern=LABEL_KEY_PATTERN)]
 
 
+CompanyName = Annotated[str, Field(min_length=1, max_length=200, description="Company display name.")]
+CompanyId = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Key into the app's companies collection.",
+    ),
+]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, use_enum_values=True)
 
@@ -207,14 +219,8 @@ class JobTemplate(_Model):
 
 
 class ScrapeTargetSpec(_Model):
-    company: Annotated[str, Field(min_length=1, max_length=200, description="Company display name.")]
-    companyId: str | None = Field(
-        None,
-        min_length=1,
-        max_length=64,
-        pattern=r"^[A-Za-z0-9_-]+$",
-        description="Key into the app's companies collection.",
-    )
+    company: CompanyName
+    companyId: CompanyId = None
     source: Source
     rank: Annotated[
         int, Field(ge=0, le=100, description="Priority 0..100: drives cooldown and dispatch order.")
@@ -284,6 +290,38 @@ class ScrapeTargetStatus(_Model):
     lastManualTrigger: str | None = Field(None, description="The last handled scoutly.io/scrape-now token.")
     observedGeneration: int | None = None
     conditions: list[Condition] = Field(default_factory=list)
+
+
+# an operator newer than the scrape image may send keys this image does not know: ignored
+_LENIENT = ConfigDict(extra="ignore", populate_by_name=True, use_enum_values=True)
+
+
+class JobSource(Source):
+    model_config = _LENIENT
+
+
+class JobTracker(Tracker):
+    model_config = _LENIENT
+
+
+class JobTargetSpec(BaseModel):
+    """The slice of the spec a scrape Job carries (SCOUTLY_TARGET_SPEC, api/jobcontract.py): the same
+    fields and constraints as the CRD's, so what the API server admits the workload accepts."""
+
+    model_config = _LENIENT
+    company: CompanyName
+    companyId: CompanyId = None
+    source: JobSource
+    trackers: list[JobTracker] = Field(default_factory=list, max_length=1000)
+
+    @property
+    def company_id(self) -> str | None:
+        return self.companyId
+
+
+def job_target_spec(spec: ScrapeTargetSpec) -> dict[str, Any]:
+    """The JSON-ready slice of a validated spec that the Job carries."""
+    return spec.model_dump(mode="json", exclude_none=True, include=set(JobTargetSpec.model_fields))
 
 
 def parse_spec(raw: Any) -> ScrapeTargetSpec:

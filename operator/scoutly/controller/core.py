@@ -2,31 +2,35 @@
 write-back of Job outcomes to the target status, MongoDB, metrics and Events.
 
 No per-object timers and no polling: one heap keyed by due time, woken by events. Writes happen only
-when something changed (status diffs, Job creation, finalizer release, history clean-up).
+when something changed (status diffs, Job creation, finalizer release, history clean-up). Any failed
+write (transport errors included) is retried through the keyed work queue (workqueue.py) with
+per-key exponential backoff and counted in scoutly_reconcile_errors_total.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import heapq
 import itertools
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 
 from scoutly import metrics
 from scoutly.api import models as m
+from scoutly.api.jobcontract import CONTAINER
 from scoutly.api.summary import RunSummary, parse_summary
 from scoutly.config import OperatorSettings
 from scoutly.controller.companies import CompanyChange, CompanyFeed, CompanyTargets, takes_company_value
 from scoutly.controller.events import post_event
 from scoutly.controller.jobs import (
-    CONTAINER,
     FINALIZER,
     LABEL_MANAGED_BY,
     MANAGED_BY,
@@ -41,13 +45,31 @@ from scoutly.controller.jobs import (
 from scoutly.controller.mirror import JobStage, Mirror, MirrorWrite
 from scoutly.controller.state import Policy, TargetView, target_view
 from scoutly.controller.status import apply_outcome, desired_status, failure_text, status_patch
+from scoutly.controller.workqueue import Backoff, RetryLater, WorkQueue
 from scoutly.faults import crash_point
-from scoutly.kube.client import ApiError, KubeClient, ns_path
+from scoutly.kube.client import ApiError, KubeClient, error_kind, ns_path, transient
 from scoutly.scheduling.due import dispatch_key, job_name, overdue, should_dispatch
 from scoutly.store import jobqueues
 
 log = logging.getLogger("scoutly.controller")
 Clock = Callable[[], datetime]
+QueueKey = tuple[str, str]  # ("job", "<ns>/<Job>") or ("status", "<ns>/<target>")
+
+
+@dataclass
+class Finishing:
+    """How far finishing one Job got: a retry resumes at the step that failed, so its outcome is applied,
+    counted and announced once however often the API connection drops."""
+
+    job: JobView  # as first seen finished: the outcome is derived from it
+    step: str = "summary"  # summary, status, event, mirror, release: for logs
+    summary: RunSummary | None = None
+    summary_error: str | None = None
+    recorded: bool = False
+    events: list[dict[str, Any]] = dataclasses.field(
+        default_factory=list
+    )  # post_event arguments still to post
+    mirrored: asyncio.Event | None = None
 
 
 def utcnow() -> datetime:
@@ -73,7 +95,7 @@ class Controller:
         self.mirror = mirror
         self.clock = clock
         self.policy = Policy(
-            tiers=settings.tiers, backoff_base=settings.backoff_base_delta, jitter=settings.jitter_delta
+            tiers=settings.cooldown_tiers, backoff_base=settings.backoff_base, jitter=settings.jitter
         )
         self.targets: dict[str, TargetView] = {}
         self.orphan_jobs: dict[str, dict[str, JobView]] = defaultdict(dict)  # jobs seen before their target
@@ -83,13 +105,17 @@ class Controller:
         self._waiting: set[str] = set()
         self._wake = asyncio.Event()
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._releasing: set[str] = set()  # Jobs whose finalizer release is under way
         self._tasks: set[asyncio.Task[None]] = set()
-        self._status_retries: set[str] = set()
         self._status_queued: set[str] = set()
         self._status_parallel = asyncio.Semaphore(16)
-        self.status_retry_base = 2.0  # seconds before the first retry of a failed status write
-        self._status_retry_delay: dict[str, float] = {}
+        # Jobs with work left (the newest event of each) and the finishing steps done so far
+        self._jobs_pending: dict[str, JobView] = {}
+        self._finishing: dict[str, Finishing] = {}
+        # retries of failed Job handling and status writes; dispatch retries go through the due-queue
+        self.queue: WorkQueue[QueueKey] = WorkQueue(
+            self._handle_queued, workers=4, backoff=Backoff(base=0.5, cap=300.0), on_error=self._queue_error
+        )
+        self.dispatch_backoff: Backoff[str] = Backoff(base=0.5, cap=300.0)
         self._parallel = asyncio.Semaphore(dispatch_parallelism)
         # status writes and Events after a dispatch: bounded apart, so Job creation keeps its connections
         self._after_parallel = asyncio.Semaphore(max(1, dispatch_parallelism // 2))
@@ -122,19 +148,18 @@ class Controller:
     async def take_over(self) -> None:
         """Just became the leader: write what the standby only observed (statuses, outcomes of Jobs
         still held by our finalizer), then let the dispatcher run."""
+        held: list[JobView] = []
         for key, view in list(self.targets.items()):
             async with self._locks[key]:
                 view.handled = True
-                for job in list(view.jobs.values()):
-                    if (job.terminal or job.deleting) and job.has_finalizer:
-                        await self._finish(job, view)
+                held += [j for j in view.jobs.values() if (j.terminal or j.deleting) and j.has_finalizer]
                 await self._sync_status(view)
                 self._schedule(view)
-        for target, jobs in list(self.orphan_jobs.items()):
-            for job in list(jobs.values()):
-                if job.has_finalizer and (job.terminal or job.deleting):
-                    async with self._locks[target]:
-                        await self._finish(job, await self._view_for(job))
+        for jobs in list(self.orphan_jobs.values()):
+            held += [j for j in jobs.values() if j.has_finalizer and (j.terminal or j.deleting)]
+        for job in held:
+            self._jobs_pending.setdefault(job.key, job)
+            await self._reconcile_job_or_retry(job.key)
         self._wake.set()
 
     async def prime(self, namespaces: Sequence[str]) -> None:
@@ -260,6 +285,8 @@ class Controller:
                 view.jobs.pop(job.name, None)
             self.orphan_jobs.get(job.target, {}).pop(job.name, None)
             self.mirror.forget(job.namespace, job.name)
+            self._jobs_pending.pop(job.key, None)
+            self._finishing.pop(job.key, None)
             self._wake.set()
             return
         if job.terminal or job.deleting:
@@ -267,24 +294,73 @@ class Controller:
         else:
             self.active.add(job.key)
         metrics.active_scrapes.set(len(self.active))
-        async with self._locks[job.target]:
+        self._jobs_pending[job.key] = job
+        await self._reconcile_job_or_retry(job.key)
+
+    async def _reconcile_job_or_retry(self, key: str) -> None:
+        """Handle a Job now; on any error (a timeout or reset as much as an API error) the key goes to the
+        work queue, which retries it with backoff: kopf would only log it, and a finished Job would hold
+        its finalizer, its outcome unrecorded, until the next restart."""
+        try:
+            await self._reconcile_job(key)
+        except Exception as e:
+            self._queue_error(("job", key), e)
+            self.queue.add_rate_limited(("job", key))
+
+    async def _reconcile_job(self, key: str) -> None:
+        """Mirror the newest state of one of our Jobs, record its outcome, release it."""
+        first = self._jobs_pending.get(key)
+        if first is None:
+            return
+        async with self._locks[first.target]:
+            job = self._jobs_pending.get(key)  # a newer event may have come while we waited
+            if job is None:
+                return
             view = await self._view_for(job)
             previous = view.jobs.get(job.name) if view else None
             if previous is not None and previous.phase is JobPhase.RUNNING and job.phase is JobPhase.PENDING:
                 job.phase = JobPhase.RUNNING  # a pod between running and counted: never go back to Pending
             if view is not None:
                 view.jobs[job.name] = job
-            if not self.leading():
-                return
-            if job.phase is JobPhase.RUNNING and not job.deleting:
-                # its claim again: lost when the operator crashed right after creating the Job (the
-                # mirror skips it when stored already)
-                self.mirror.submit(self._mirror_write(job, view, JobStage.CREATED))
-            if job.terminal or job.deleting:
-                await self._finish(job, view)
-            elif view is not None and (previous is None or previous.phase is not job.phase):
-                await self._sync_status(view)
+            if self.leading():
+                if job.phase is JobPhase.RUNNING and not job.deleting and previous is not job:
+                    # its claim again: lost when the operator crashed right after creating the Job (the
+                    # mirror skips it when stored already)
+                    self.mirror.submit(self._mirror_write(job, view, JobStage.CREATED))
+                if job.terminal or job.deleting:
+                    await self._finish(job, view)
+                elif view is not None and (previous is None or previous.phase is not job.phase):
+                    await self._sync_status(view)
+            if key not in self._finishing and self._jobs_pending.get(key) is job:
+                del self._jobs_pending[key]
         self._wake.set()
+
+    async def _handle_queued(self, key: QueueKey) -> None:
+        kind, name = key
+        if kind == "job":
+            await self._reconcile_job(name)
+        elif kind == "status":
+            view = self.targets.get(name)
+            if view is None or not self.leading():
+                return
+            async with self._locks[name]:
+                if not await self._sync_status(view, retry=False):
+                    raise RetryLater(name)
+
+    def _queue_error(self, key: QueueKey, e: Exception) -> None:
+        if isinstance(e, RetryLater):
+            return  # counted where it failed
+        kind, name = key
+        finishing = self._finishing.get(name) if kind == "job" else None
+        stage = "finish" if finishing is not None else kind
+        metrics.reconcile_errors.labels(stage, error_kind(e)).inc()
+        log.warning(
+            "%s %s failed%s, retrying with backoff: %s",
+            kind,
+            name,
+            f" at {finishing.step}" if finishing is not None else "",
+            e if str(e) else type(e).__name__,
+        )
 
     async def _view_for(self, job: JobView) -> TargetView | None:
         """The view of the Job's target; read from the API when its watch event has not arrived yet
@@ -411,64 +487,85 @@ class Controller:
 
     # -- outcomes -----------------------------------------------------------------------------------
     async def _finish(self, job: JobView, view: TargetView | None) -> None:
-        """Record a finished (or deleted-while-running) Job everywhere, then release our finalizer."""
-        if not job.has_finalizer or job.key in self._releasing:
+        """Record a finished (or deleted-while-running) Job everywhere, then release our finalizer. Each
+        step runs once; an error leaves the record, and the retry resumes at the step that failed."""
+        if not job.has_finalizer:
+            self._finishing.pop(job.key, None)
             return
-        self._releasing.add(job.key)
-        summary, summary_error = (await self._summary(job)) if job.terminal else (None, None)
-        if not job.terminal:  # deleted before it finished: the scrape did not happen
-            job.phase, job.reason = (
-                JobPhase.FAILED,
-                "TargetDeleted" if view is None or view.deleting else "JobDeleted",
-            )
-            job.message = "the Job was deleted before it finished"
-            job.finish = job.finish or self.clock()
+        rec = self._finishing.get(job.key)
+        if rec is None:
+            rec = self._finishing[job.key] = Finishing(job)
+        elif rec.mirrored is not None and not rec.mirrored.is_set():
+            return  # waiting for MongoDB: _when_mirrored comes back
+        job = rec.job
+        live = view if view is not None and not view.deleting else None
+        if rec.step == "summary":
+            if job.terminal:
+                rec.summary, rec.summary_error = await self._summary(job)
+            else:  # deleted before it finished: the scrape did not happen
+                job.phase, job.reason = (
+                    JobPhase.FAILED,
+                    "TargetDeleted" if view is None or view.deleting else "JobDeleted",
+                )
+                job.message = "the Job was deleted before it finished"
+                job.finish = job.finish or self.clock()
+            rec.step = "status"
         ok = job.phase is JobPhase.SUCCEEDED
-        if view is not None and not view.deleting:
-            new = apply_outcome(view.status, job, summary, summary_error)
+        summary, summary_error = rec.summary, rec.summary_error
+        if not rec.recorded and live is not None:
+            new = apply_outcome(live.status, job, summary, summary_error)
             if new is not None:
-                view.status = new
-                await self._sync_status(view)
+                live.status = new
                 self._count_outcome(job, summary)
-                await self._report_quality(view, job, summary)
+                quality = self._report_quality(job, summary)
+                message = self._outcome_message(job, summary, summary_error)
                 log.log(
                     logging.INFO if ok else logging.WARNING,
-                    self._outcome_message(job, summary, summary_error),
+                    message,
                     extra={"target": job.target, "job": job.name, "namespace": job.namespace},
                 )
                 if ok and self.settings.metrics_per_target and job.finish:
-                    metrics.target_last_success.labels(view.namespace, view.name).set(job.finish.timestamp())
-                await post_event(
-                    self.kube,
-                    view,
-                    reason="ScrapeSucceeded" if ok else "ScrapeFailed",
-                    warning=not ok,
-                    now=self.clock(),
-                    message=self._outcome_message(job, summary, summary_error),
-                )
-        write = self._mirror_write(job, view, JobStage.SUCCEEDED if ok else JobStage.FAILED)
-        write.error = None if ok else failure_text(job, summary, summary_error)
-        if summary is not None:
-            write.result = summary.model_dump(mode="json")
-        done = self.mirror.submit(write)
-        self._spawn(self._release_when_mirrored(job, done, view))
+                    metrics.target_last_success.labels(live.namespace, live.name).set(job.finish.timestamp())
+                outcome = {"reason": "ScrapeSucceeded" if ok else "ScrapeFailed", "warning": not ok}
+                rec.events = [*quality, {**outcome, "message": message}]
+        rec.recorded = True
+        if live is not None and not await self._sync_status(live, retry=False):
+            raise RetryLater(job.key)
+        rec.step = "event"
+        while rec.events and live is not None:
+            await post_event(self.kube, live, now=self.clock(), strict=True, **rec.events[0])
+            rec.events.pop(0)
+        rec.step = "mirror"
+        if rec.mirrored is None:
+            write = self._mirror_write(job, view, JobStage.SUCCEEDED if ok else JobStage.FAILED)
+            write.error = None if ok else failure_text(job, summary, summary_error)
+            if summary is not None:
+                write.result = summary.model_dump(mode="json")
+            rec.mirrored = self.mirror.submit(write)
+            if not rec.mirrored.is_set():
+                self._spawn(self._when_mirrored(job.key, rec.mirrored))
+                return
+        crash_point("after_mirror")
+        rec.step = "release"
+        await self._release(job)
+        self._finishing.pop(job.key, None)
+        crash_point("after_release")
+        if live is not None and job.terminal:
+            await self._enforce_history(live)
+
+    async def _when_mirrored(self, key: str, done: asyncio.Event) -> None:
+        await done.wait()
+        if key in self._finishing:
+            await self._reconcile_job_or_retry(key)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _release_when_mirrored(
-        self, job: JobView, done: asyncio.Event, view: TargetView | None
-    ) -> None:
-        try:
-            await done.wait()
-            crash_point("after_mirror")
-            await self._release(job, view)
-        finally:
-            self._releasing.discard(job.key)
-
-    async def _release(self, job: JobView, view: TargetView | None) -> None:
+    async def _release(self, job: JobView) -> None:
+        """Remove our finalizer. Raises on any failure but NotFound (the Job is gone): a 422 means the
+        finalizer list moved under us, and the retry reads it again."""
         path = ns_path("batch/v1", job.namespace, "jobs", job.name)
         try:
             current = await self.kube.get(path)
@@ -484,13 +581,8 @@ class Controller:
                     ],
                 )
         except ApiError as e:
-            if not e.not_found and e.status != 422:  # gone, or the finalizer list moved: next event retries
-                metrics.reconcile_errors.labels("release").inc()
-                log.warning("could not release Job %s: %s", job.key, e)
-            return
-        crash_point("after_release")
-        if view is not None and not view.deleting and job.terminal:
-            await self._enforce_history(view)
+            if not e.not_found:
+                raise
 
     async def _summary(self, job: JobView) -> tuple[RunSummary | None, str | None]:
         """The run summary from the last pod's termination message (untrusted: validated)."""
@@ -499,6 +591,8 @@ class Controller:
                 ns_path("v1", job.namespace, "pods"), labelSelector=f"job-name={job.name}"
             )
         except ApiError as e:
+            if transient(e):
+                raise  # retried: the summary is there, only the read failed
             return None, f"could not read pods: {e.reason}"
         best: tuple[str, str] | None = None
         for pod in pods.get("items", []):
@@ -524,13 +618,13 @@ class Controller:
             for kind in ("prompt", "completion", "cached"):
                 metrics.llm_tokens.labels(model, kind).inc(getattr(summary.tokens, kind))
 
-    async def _report_quality(self, view: TargetView, job: JobView, summary: RunSummary | None) -> None:
-        """Posting quality of a finished scrape: counters per source, and a warning Event when a share of
-        postings lacking a field jumped since the board's previous run (the scrape pod compares; it has
-        no API access, so the summary carries the verdict)."""
+    def _report_quality(self, job: JobView, summary: RunSummary | None) -> list[dict[str, Any]]:
+        """Posting quality of a finished scrape: counters per source, and a warning Event (returned, to
+        post) when a share of postings lacking a field jumped since the board's previous run (the scrape
+        pod compares; it has no API access, so the summary carries the verdict)."""
         q = summary.quality if summary else None
         if q is None:
-            return
+            return []
         source = str(q.source)
         metrics.posting_rows.labels(source).inc(q.rows)
         for field, n in (
@@ -541,18 +635,17 @@ class Controller:
         ):
             metrics.postings_missing.labels(source, field).inc(n)
         if not q.jumps:
-            return
+            return []
         for j in q.jumps:
             metrics.posting_quality_jumps.labels(source, j.field).inc()
         detail = "; ".join(f"lacking a {j.field}: {j.before:.0%} -> {j.after:.0%}" for j in q.jumps)
-        await post_event(
-            self.kube,
-            view,
-            reason="PostingQualityDropped",
-            warning=True,
-            now=self.clock(),
-            message=f"Job {job.name}: {source} postings {detail} of {q.rows} (parser regression or changed payload?)",
-        )
+        return [
+            {
+                "reason": "PostingQualityDropped",
+                "warning": True,
+                "message": f"Job {job.name}: {source} postings {detail} of {q.rows} (parser regression or changed payload?)",
+            }
+        ]
 
     @staticmethod
     def _outcome_message(job: JobView, summary: RunSummary | None, summary_error: str | None) -> str:
@@ -618,14 +711,18 @@ class Controller:
                 except ApiError as e:
                     if not e.not_found and not e.conflict:
                         log.warning("could not delete old Job %s: %s", j.key, e)
+                except (aiohttp.ClientError, OSError, TimeoutError) as e:  # the next finish tries again
+                    log.warning("could not delete old Job %s: %s", j.key, e)
 
     # -- status -------------------------------------------------------------------------------------
-    async def _sync_status(self, view: TargetView) -> None:
+    async def _sync_status(self, view: TargetView, *, retry: bool = True) -> bool:
+        """Write the difference between the derived and the observed status. False when the write failed:
+        then, with `retry`, the work queue writes it again after a backoff."""
         desired = desired_status(view, self.policy, self.clock())
         view.remember_last_scrape(desired.get("lastSuccessfulScrape"))  # its echoes are no edits
         patch = status_patch(view.observed, desired)
         if patch is None:
-            return
+            return True
         crash_point("before_status")
         try:
             resp = await self.kube.merge_patch(
@@ -633,15 +730,17 @@ class Controller:
             )
         except (ApiError, aiohttp.ClientError, OSError, TimeoutError) as e:
             if isinstance(e, ApiError) and e.not_found:
-                return
-            metrics.reconcile_errors.labels("status").inc()
-            log.warning("status write for %s failed, retrying: %s", view.key, e)
-            self._retry_status_later(view.key)
-            return
+                return True  # the target is gone
+            metrics.reconcile_errors.labels("status", error_kind(e)).inc()
+            log.warning("status write for %s failed, retrying: %s", view.key, str(e) or type(e).__name__)
+            if retry:
+                self.queue.add_rate_limited(("status", view.key))
+            return False
         crash_point("after_status")
         written = dict(resp.get("status") or desired)
         view.status = dict(written)
         view.observed = written
+        return True
 
     def _status_soon(self, key: str) -> None:
         """Write the target's derived status from a bounded pool, not inside the event handler: kopf
@@ -667,24 +766,6 @@ class Controller:
             return
         async with self._locks[key]:
             await self._sync_status(view)
-
-    def _retry_status_later(self, key: str) -> None:
-        """A failed status write is retried (once pending per target, backing off to a minute): without
-        it the status would stay stale until the target's next event, which may be hours away."""
-        if key in self._status_retries:
-            return
-        delay = self._status_retry_delay.get(key, self.status_retry_base)
-        self._status_retry_delay[key] = min(delay * 2, 60.0)
-        self._status_retries.add(key)
-
-        async def retry() -> None:
-            await asyncio.sleep(delay)
-            self._status_retries.discard(key)
-            await self._sync_status_of(key)
-            if key not in self._status_retries:
-                self._status_retry_delay.pop(key, None)
-
-        self._spawn(retry())
 
     # -- dispatch -----------------------------------------------------------------------------------
     def _collect_due(self, now: datetime) -> None:
@@ -756,9 +837,20 @@ class Controller:
         async with self._parallel:
             try:
                 await self.dispatch(view, now)
-            except Exception:
-                metrics.reconcile_errors.labels("dispatch").inc()
-                log.exception("dispatch of %s failed", view.key)
+            except Exception as e:
+                metrics.reconcile_errors.labels("dispatch", error_kind(e)).inc()
+                if transient(e):
+                    log.warning("dispatch of %s failed, retrying with backoff: %s", view.key, e)
+                else:
+                    log.exception("dispatch of %s failed", view.key)
+                self._retry_dispatch(view.key, now)
+
+    def _retry_dispatch(self, key: str, now: datetime, at_least: timedelta = timedelta(0)) -> None:
+        """Try the target again after its backoff (doubling per failure in a row): through the due-queue,
+        so the retry still goes by the cap and rank order."""
+        self._waiting.discard(key)
+        delay = max(at_least, timedelta(seconds=self.dispatch_backoff.when(key)))
+        heapq.heappush(self._heap, (now + delay, next(self._seq), key))
 
     async def dispatch(self, view: TargetView, now: datetime) -> None:
         async with self._locks[view.key]:
@@ -796,8 +888,9 @@ class Controller:
                 created = await self.kube.create(path, body)
             except ApiError as e:
                 if not e.already_exists:
-                    self._waiting.discard(view.key)
-                    metrics.reconcile_errors.labels("create").inc()
+                    if transient(e):
+                        raise  # retried with backoff by _dispatch_guarded
+                    metrics.reconcile_errors.labels("create", error_kind(e)).inc()
                     await post_event(
                         self.kube,
                         view,
@@ -806,7 +899,7 @@ class Controller:
                         now=now,
                         message=f"could not create Job {name}: {e.message}",
                     )
-                    heapq.heappush(self._heap, (now + self.policy.backoff_base, next(self._seq), view.key))
+                    self._retry_dispatch(view.key, now, at_least=self.policy.backoff_base)
                     return
                 created = await self.kube.get(f"{path}/{name}")
                 owner: dict[str, Any] = next(
@@ -825,6 +918,7 @@ class Controller:
                     return
                 log.info("adopted existing Job %s", name)
             crash_point("after_create")
+            self.dispatch_backoff.forget(view.key)
             job = job_view(created)
             assert job is not None
             view.jobs[job.name] = job
@@ -865,8 +959,8 @@ class Controller:
                     now=now,
                     message=f"created Job {name}" + (" (manual trigger)" if manual else ""),
                 )
-            except Exception:
-                metrics.reconcile_errors.labels("status").inc()
+            except Exception as e:
+                metrics.reconcile_errors.labels("status", error_kind(e)).inc()
                 log.exception("status after dispatching %s failed", name)
 
     # -- views for metrics and probes ---------------------------------------------------------------

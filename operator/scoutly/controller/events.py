@@ -9,16 +9,24 @@ from datetime import datetime
 from scoutly.api import models as m
 from scoutly.controller.jobs import iso
 from scoutly.controller.state import TargetView
-from scoutly.kube.client import ApiError, KubeClient, ns_path
+from scoutly.kube.client import ApiError, KubeClient, ns_path, transient
 
 log = logging.getLogger("scoutly.events")
 COMPONENT = "scoutly-operator"
 
 
 async def post_event(
-    kube: KubeClient, view: TargetView, *, reason: str, message: str, now: datetime, warning: bool = False
+    kube: KubeClient,
+    view: TargetView,
+    *,
+    reason: str,
+    message: str,
+    now: datetime,
+    warning: bool = False,
+    strict: bool = False,
 ) -> None:
-    """One core/v1 Event; a failure to post is logged, never raised (events are best effort)."""
+    """One core/v1 Event. A failure to post is logged, never raised (events are best effort), except with
+    `strict` a transient one (timeout, reset, 5xx), which the caller retries: an outcome's Event."""
     body = {
         "apiVersion": "v1",
         "kind": "Event",
@@ -43,5 +51,9 @@ async def post_event(
     }
     try:
         await kube.create(ns_path("v1", view.namespace, "events"), body)
-    except ApiError as e:
+    except Exception as e:
+        if not isinstance(e, ApiError) and not transient(e):
+            raise
+        if strict and transient(e):
+            raise
         log.warning("could not post event %s on %s: %s", reason, view.key, e)

@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from scoutly.api import jobcontract as contract
 from scoutly.api import models as m
+from scoutly.api.jobcontract import CONTAINER, TERMINATION_LOG
 from scoutly.config import OperatorSettings
 from scoutly.scheduling.due import shorten
 
@@ -23,8 +25,6 @@ ANN_TARGET_SPEC = "scoutly.io/target-spec"  # the scrape's input, mounted as a f
 SPEC_DIR = "/etc/scoutly/target"
 SPEC_FILE = "spec.json"
 FINALIZER = "scoutly.io/record-outcome"
-CONTAINER = "scrape"
-TERMINATION_LOG = "/dev/termination-log"
 
 
 class JobPhase(StrEnum):
@@ -62,30 +62,28 @@ def build_job(
     annotations = {ANN_SCHEDULED: iso(scheduled)}
     if manual_token is not None:
         annotations[ANN_MANUAL] = manual_token[:253]
-    pod_annotations = json.loads(settings.extra_pod_annotations) if settings.extra_pod_annotations else {}
-    target_spec = spec.model_dump(
-        mode="json", exclude_none=True, include={"company", "companyId", "source", "trackers"}
-    )
+    pod_annotations = dict(settings.extra_pod_annotations)  # parsed and checked at start-up
+    target_spec = m.job_target_spec(spec)
     # The spec reaches the pod as a file (downward API of a pod annotation), not as one env string: a
     # thousand trackers exceed the 128 KiB Linux allows one (MAX_ARG_STRLEN) and the pod could not start.
     pod_annotations[ANN_TARGET_SPEC] = json.dumps(target_spec, separators=(",", ":"))
     env: list[dict[str, Any]] = [
-        {"name": "SCOUTLY_TARGET", "value": f"{namespace}/{target_name}"},
-        {"name": "SCOUTLY_TARGET_SPEC_FILE", "value": f"{SPEC_DIR}/{SPEC_FILE}"},
-        {"name": "SCOUTLY_JOB_NAME", "value": name},
+        {"name": contract.ENV_TARGET, "value": f"{namespace}/{target_name}"},
+        {"name": contract.ENV_TARGET_SPEC_FILE, "value": f"{SPEC_DIR}/{SPEC_FILE}"},
+        {"name": contract.ENV_JOB_NAME, "value": name},
         {
-            "name": "SCOUTLY_MONGODB_URI",
+            "name": contract.ENV_MONGODB_URI,
             "valueFrom": {
                 "secretKeyRef": {"name": settings.mongodb_secret_name, "key": settings.mongodb_secret_key}
             },
         },
-        {"name": "SCOUTLY_MONGODB_DATABASE", "value": settings.mongodb_database},
-        {"name": "SCOUTLY_LLM_MODEL", "value": settings.llm_model},
+        {"name": contract.ENV_MONGODB_DATABASE, "value": settings.mongodb_database},
+        {"name": contract.ENV_LLM_MODEL, "value": settings.llm_model},
     ]
     if settings.openai_secret_name:
         env.append(
             {
-                "name": "OPENAI_API_KEY",
+                "name": contract.ENV_OPENAI_API_KEY,
                 "valueFrom": {
                     "secretKeyRef": {
                         "name": settings.openai_secret_name,
@@ -96,7 +94,7 @@ def build_job(
             }
         )
     if settings.openai_base_url:
-        env.append({"name": "OPENAI_BASE_URL", "value": settings.openai_base_url})
+        env.append({"name": contract.ENV_OPENAI_BASE_URL, "value": settings.openai_base_url})
     env += [{"name": k, "value": v} for k, v in settings.scrape_env]
     # the CRD admits only TZ, LANG, LANGUAGE and LC_* (api/models.py); the filter is a second fence
     reserved = {e["name"].upper() for e in env}
@@ -163,16 +161,7 @@ def build_job(
             if tmpl.backoffLimit is not None
             else settings.scrape_backoff_limit,
             "activeDeadlineSeconds": tmpl.activeDeadlineSeconds or settings.scrape_active_deadline_seconds,
-            # exit code 2 = bad input (invalid target, auth error): retrying cannot help
-            "podFailurePolicy": {
-                "rules": [
-                    {
-                        "action": "FailJob",
-                        "onExitCodes": {"containerName": CONTAINER, "operator": "In", "values": [2]},
-                    },
-                    {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
-                ]
-            },
+            "podFailurePolicy": contract.pod_failure_policy(),
             "template": {
                 "metadata": {"labels": labels, "annotations": pod_annotations},
                 "spec": {

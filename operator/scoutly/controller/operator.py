@@ -27,32 +27,47 @@ from scoutly.controller.http import make_app, serve
 from scoutly.controller.jobs import LABEL_MANAGED_BY, MANAGED_BY
 from scoutly.controller.leader import LeaseElector
 from scoutly.controller.mirror import Mirror
-from scoutly.kube.client import ApiError, KubeClient
-from scoutly.scheduling.policy import parse_duration
+from scoutly.kube.client import ApiError, KubeClient, error_kind
 from scoutly.store import jobqueues
 from scoutly.store.dblog import DbLogHandler
 from scoutly.store.mongo import connect, database, ensure_indexes
 
 log = logging.getLogger("scoutly.operator")
 JOB_LABELS = {LABEL_MANAGED_BY: MANAGED_BY}
+JOB_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
 
 
-def build_registry(controller: Controller, settings: OperatorSettings) -> kopf.OperatorRegistry:
+def configure_kopf(settings: kopf.OperatorSettings) -> None:
+    settings.posting.enabled = False  # we post few, meaningful Events ourselves
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.scanning.disabled = True  # no cluster-wide CRD/namespace scans: fewer RBAC needs
+    settings.networking.request_timeout = 60
+    # filtered by the API server: the handler's `labels=` alone filters in the client, after every
+    # Job event in the cluster has streamed in (a batch-heavy cluster's biggest cost)
+    settings.watching.label_selectors["batch", "v1", "jobs"] = JOB_SELECTOR
+
+
+def build_registry(controller: Controller, kube: KubeClient) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-        settings.posting.enabled = False  # we post few, meaningful Events ourselves
-        settings.watching.server_timeout = 300
-        settings.watching.client_timeout = 330
-        settings.scanning.disabled = True  # no cluster-wide CRD/namespace scans: fewer RBAC needs
-        settings.networking.request_timeout = 60
+        configure_kopf(settings)
 
     @kopf.on.login(registry=registry)
-    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        if "KUBERNETES_SERVICE_HOST" in os.environ and not os.environ.get("KUBECONFIG"):
-            return kopf.login_with_service_account(**kwargs)
-        return kopf.login_with_kubeconfig(**kwargs)
+    async def login(**_: Any) -> kopf.ConnectionInfo:
+        # the credentials every other request of ours uses: one path, one place that loads them
+        c = await kube.credentials()
+        return kopf.ConnectionInfo(
+            server=c.server,
+            ca_path=c.ca_path,
+            insecure=c.insecure,
+            scheme="Bearer" if c.token else None,
+            token=c.token,
+            certificate_path=c.cert_path,
+            private_key_path=c.key_path,
+        )
 
     @kopf.on.event(m.GROUP, m.VERSION, m.PLURAL, registry=registry)
     async def target_event(body: kopf.Body, type: str, **_: Any) -> None:
@@ -60,19 +75,18 @@ def build_registry(controller: Controller, settings: OperatorSettings) -> kopf.O
         key = f"{body.metadata.namespace}/{body.metadata.name}"
         try:
             await controller.on_target_event(dict(body), type)
-        except Exception:  # one bad object must never stop the others
-            metrics.reconcile_errors.labels("target").inc()
+        except Exception as e:  # one bad object must never stop the others
+            metrics.reconcile_errors.labels("target", error_kind(e)).inc()
             log.exception("handling %s failed", key)
 
     @kopf.on.event("batch", "v1", "jobs", labels=JOB_LABELS, registry=registry)
     async def job_event(body: kopf.Body, type: str, **_: Any) -> None:
         try:
             await controller.on_job_event(dict(body), type)
-        except Exception:
-            metrics.reconcile_errors.labels("job").inc()
+        except Exception as e:
+            metrics.reconcile_errors.labels("job", error_kind(e)).inc()
             log.exception("handling Job %s/%s failed", body.metadata.namespace, body.metadata.name)
 
-    del settings
     return registry
 
 
@@ -165,8 +179,6 @@ async def run(
     on_start: Callable[[Controller], None] | None = None,
 ) -> None:
     """Run the operator until `stop_flag` is set (or forever)."""
-    if settings.kubeconfig:
-        os.environ["KUBECONFIG"] = settings.kubeconfig  # for kopf's own login
     kube = await KubeClient.connect(kubeconfig=settings.kubeconfig)
     db = None
     mongo_client = None
@@ -184,7 +196,7 @@ async def run(
     if db is not None:
         feed = CompanyFeed(
             db,
-            interval=settings.company_poll_interval_delta.total_seconds(),
+            interval=settings.company_poll_interval.total_seconds(),
             on_changes=controller.on_company_changes,
             on_loaded=controller.on_companies_loaded,
         )
@@ -195,7 +207,7 @@ async def run(
     dblog = (
         DbLogFlusher(
             db,
-            interval=settings.db_log_interval_delta.total_seconds(),
+            interval=settings.db_log_interval.total_seconds(),
             max_entries=settings.db_log_max_entries,
         )
         if db is not None
@@ -204,7 +216,7 @@ async def run(
     metrics.llm_token_budget_daily.set(settings.llm_daily_token_budget)
     metrics.leader.set(0 if settings.leader_election else 1)  # without election this replica dispatches
     metrics.LEADER_ONLY.leading = lambda: True
-    registry = build_registry(controller, settings)
+    registry = build_registry(controller, kube)
     kopf_ready = asyncio.Event()
 
     def live() -> tuple[bool, str]:
@@ -229,7 +241,7 @@ async def run(
     ]
     if dblog is not None:
         tasks.append(asyncio.create_task(dblog.run(), name="dblog"))
-    if feed is not None and settings.company_poll_interval_delta.total_seconds() > 0:
+    if feed is not None and settings.company_poll_interval.total_seconds() > 0:
         tasks.append(asyncio.create_task(feed.run(), name="companies"))
     elector = None
     if settings.leader_election:
@@ -237,33 +249,33 @@ async def run(
             kube,
             namespace=settings.leader_election_namespace
             or os.environ.get("POD_NAMESPACE")
-            or (settings.namespace_list or ["default"])[0],
+            or (settings.namespaces or ["default"])[0],
             name=settings.leader_election_lease_name,
             identity=os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}",
-            duration=parse_duration(settings.lease_duration).total_seconds(),
+            duration=settings.lease_duration.total_seconds(),
         )
         controller.leading = lambda: elector.leader
         metrics.LEADER_ONLY.leading = controller.leading
         tasks.append(asyncio.create_task(elector.run(), name="lease"))
         tasks.append(asyncio.create_task(_follow_leadership(elector, controller), name="leadership"))
-    if db is not None and settings.sync_interval_delta.total_seconds() > 0:  # preference sync (docs/sync.md)
+    if db is not None and settings.sync_interval.total_seconds() > 0:  # preference sync (docs/sync.md)
         from scoutly.sync.run import sync_forever
 
         sync = sync_forever(
             db=db,
             kube=kube,
             namespace=settings.sync_namespace,
-            interval=settings.sync_interval_delta.total_seconds(),
+            interval=settings.sync_interval.total_seconds(),
             leading=lambda: controller.leading(),
         )
         tasks.append(asyncio.create_task(sync, name="sync"))
     try:
-        if not await _prime(controller, settings.namespace_list, stop_flag):
+        if not await _prime(controller, settings.namespaces, stop_flag):
             return
         await kopf.operator(
             registry=registry,
-            clusterwide=not settings.namespace_list,
-            namespaces=settings.namespace_list,
+            clusterwide=not settings.namespaces,
+            namespaces=settings.namespaces,
             standalone=True,  # HA is our own Lease (controller/leader.py): standbys keep warm caches
             stop_flag=stop_flag,
             ready_flag=kopf_ready,
@@ -275,6 +287,7 @@ async def run(
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await controller.queue.close()
         if runner is not None:
             await runner.cleanup()
         await kube.close()

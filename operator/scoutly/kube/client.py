@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import aiohttp
 from kubernetes.aio import client as aio_client
 from kubernetes.aio import config as aio_config
 
@@ -55,6 +57,35 @@ class ApiError(Exception):
     @property
     def already_exists(self) -> bool:
         return self.status == 409 and self.reason == "AlreadyExists"
+
+
+def transient(e: BaseException) -> bool:
+    """Worth retrying: the request may not have reached the server or its answer was lost (timeouts,
+    resets, refused connections), or the server asked to come back (5xx, 429)."""
+    if isinstance(e, ApiError):
+        return e.status >= 500 or e.status == 429
+    return isinstance(e, aiohttp.ClientError | OSError | TimeoutError)
+
+
+def error_kind(e: BaseException) -> str:
+    """A short, bounded label for metrics: what kind of failure this was."""
+    if isinstance(e, ApiError):
+        return f"http_{e.status // 100}xx"
+    if isinstance(e, TimeoutError | aiohttp.ServerTimeoutError):
+        return "timeout"
+    if isinstance(e, aiohttp.ClientError | OSError):
+        return "connection"
+    return "other"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    server: str
+    ca_path: str | None
+    insecure: bool
+    token: str | None
+    cert_path: str | None
+    key_path: str | None
 
 
 class KubeClient:
@@ -106,6 +137,22 @@ class KubeClient:
     @property
     def host(self) -> str:
         return str(self._api.configuration.host)
+
+    async def credentials(self) -> Credentials:
+        """The credentials this client loaded (kubeconfig or in-cluster), for kopf's own watches: one
+        credential path for both. Read per call, so a rotated in-cluster token is picked up."""
+        cfg = self._api.configuration
+        token = await cfg.get_api_key_with_prefix("BearerToken")  # runs the in-cluster refresh hook
+        if token and token.lower().startswith("bearer "):
+            token = token[len("bearer ") :]
+        return Credentials(
+            server=str(cfg.host),
+            ca_path=cfg.ssl_ca_cert or None,
+            insecure=not cfg.verify_ssl,
+            token=token or None,
+            cert_path=cfg.cert_file or None,
+            key_path=cfg.key_file or None,
+        )
 
     async def request(
         self,

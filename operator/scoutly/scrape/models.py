@@ -10,7 +10,7 @@ from typing import Any, Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
-from scoutly.scrape.settings import SOURCE_TYPES
+from scoutly.api import models as api
 
 
 class Salary(BaseModel):
@@ -193,31 +193,6 @@ def content_hash(p: Posting) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:32]
 
 
-class SourceSpec(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    url: str = Field(min_length=1, max_length=2000)
-    type: str | None = None
-    board: str | None = Field(None, max_length=300)
-
-    @field_validator("type")
-    @classmethod
-    def _type(cls, v: str | None) -> str | None:
-        if v is not None and v not in SOURCE_TYPES:
-            raise ValueError(f"unknown source type {v!r}")
-        return v
-
-
-class Tracker(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    user: str = Field(min_length=1, max_length=200)
-    rank: int = 0
-
-
-class TargetSpec(BaseModel):
-    """The slice of the ScrapeTarget spec a run reads (SCOUTLY_TARGET_SPEC); unknown keys are ignored."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-    company: str = Field("", max_length=300)
-    company_id: str | None = Field(None, alias="companyId", max_length=200)
-    source: SourceSpec
-    trackers: list[Tracker] = Field(default_factory=list)
+# The spec a run receives is the CRD's own model, sliced (api/models.py): one set of limits for both.
+SourceSpec = api.JobSource
+TargetSpec = api.JobTargetSpec

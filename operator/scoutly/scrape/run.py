@@ -19,9 +19,16 @@ from typing import Any
 
 import openai
 from pydantic import ValidationError
-from pymongo.errors import PyMongoError
+from pymongo.errors import OperationFailure, PyMongoError
 
-from scoutly.api.summary import MAX_MESSAGE_BYTES, PostingQuality, QualityJump, RunSummary, TokenCounts
+from scoutly.api.jobcontract import (
+    ENV_TARGET,
+    ENV_TARGET_SPEC,
+    ENV_TARGET_SPEC_FILE,
+    MAX_MESSAGE_BYTES,
+    ExitCode,
+)
+from scoutly.api.summary import PostingQuality, QualityJump, RunSummary, TokenCounts
 from scoutly.scheduling.policy import parse_duration
 from scoutly.scrape import quality
 from scoutly.scrape.cv import CvError, fetch_cv
@@ -46,7 +53,23 @@ INDEXES = (*postings.INDEXES, *matches.INDEXES, *savedjobs.INDEXES)
 
 
 class RunFailed(Exception):
-    """The run could not do its job; the message is the one-line reason."""
+    """The run could not do its job; the message is the one-line reason, `code` the exit code (the Job
+    contract: BAD_INPUT fails the Job at once, FAILED is retried)."""
+
+    def __init__(self, message: str, code: ExitCode = ExitCode.FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+_MONGO_AUTH_CODES = {13, 18}  # Unauthorized, AuthenticationFailed
+
+
+def _mongo_failure(e: PyMongoError, what: str) -> RunFailed:
+    if isinstance(e, OperationFailure) and e.code in _MONGO_AUTH_CODES:
+        return RunFailed(
+            f"MongoDB refused the credentials ({e.code}); check SCOUTLY_MONGODB_URI", ExitCode.BAD_INPUT
+        )
+    return RunFailed(f"{what}: {type(e).__name__}" + (f": {str(e)[:200]}" if what == "MongoDB error" else ""))
 
 
 @dataclass
@@ -61,27 +84,31 @@ class Outcome:
     summary: RunSummary
     failed: str | None = None
     notes: list[str] = field(default_factory=list)
+    code: ExitCode = ExitCode.OK
 
 
 def load_inputs(settings: ScrapeSettings, target_arg: str | None) -> Inputs:
     target = target_arg or settings.target
     if not target or target.count("/") != 1:
-        raise RunFailed("no target: pass --target <namespace>/<name> or set SCOUTLY_TARGET")
+        raise RunFailed(
+            f"no target: pass --target <namespace>/<name> or set {ENV_TARGET}", ExitCode.BAD_INPUT
+        )
     raw = settings.target_spec
     if settings.target_spec_file:
         try:
             raw = Path(settings.target_spec_file).read_text()
-        except OSError as e:
-            raise RunFailed(f"cannot read SCOUTLY_TARGET_SPEC_FILE: {e}") from e
+        except OSError as e:  # the Job mounts it: missing means a broken Job, no retry fixes it
+            raise RunFailed(f"cannot read {ENV_TARGET_SPEC_FILE}: {e}", ExitCode.BAD_INPUT) from e
     try:
         spec = TargetSpec.model_validate_json(raw)
     except ValidationError as e:
         err = e.errors()[0]
-        raise RunFailed(f"invalid SCOUTLY_TARGET_SPEC: {'.'.join(map(str, err['loc']))}: {err['msg']}") from e
+        where = ".".join(map(str, err["loc"]))
+        raise RunFailed(f"invalid {ENV_TARGET_SPEC}: {where}: {err['msg']}", ExitCode.BAD_INPUT) from e
     try:
         ref = detect(spec.source, api_bases=settings.api_bases)
     except DetectError as e:
-        raise RunFailed(f"invalid source: {e}") from e
+        raise RunFailed(f"invalid source: {e}", ExitCode.BAD_INPUT) from e
     return Inputs(target, spec, ref)
 
 
@@ -503,7 +530,10 @@ async def execute(
     )
     if found.not_modified:
         notes.insert(0, "board unchanged (HTTP 304)")
-    return Outcome(summary, failed=mo.fatal, notes=notes)
+    # the only fatal matching error is a refused API key: bad input, which no retry fixes
+    return Outcome(
+        summary, failed=mo.fatal, notes=notes, code=ExitCode.BAD_INPUT if mo.fatal else ExitCode.OK
+    )
 
 
 def _message(summary: RunSummary, failed: str | None, notes: list[str]) -> str:
@@ -560,7 +590,7 @@ async def run(
     try:
         inputs = load_inputs(settings, target_arg)
         if settings.mongodb_uri is None:
-            raise RunFailed("SCOUTLY_MONGODB_URI is not set")
+            raise RunFailed("SCOUTLY_MONGODB_URI is not set", ExitCode.BAD_INPUT)
         uri = settings.mongodb_uri.get_secret_value()
         client = connect(uri)
         db = database(client, uri, settings.mongodb_database)
@@ -574,7 +604,7 @@ async def run(
         try:
             await ensure_indexes(db, INDEXES)
         except PyMongoError as e:
-            raise RunFailed(f"MongoDB unreachable: {type(e).__name__}") from e
+            raise _mongo_failure(e, "MongoDB unreachable") from e
         fetcher = make_fetcher(settings, resolver=resolver, sleep=sleep)
         scorer = make_scorer(settings)
         try:
@@ -583,9 +613,10 @@ async def run(
             if scorer is not None:
                 await scorer.client.close()
     except RunFailed as e:
-        outcome = Outcome(outcome.summary, failed=str(e))
+        outcome = Outcome(outcome.summary, failed=str(e), code=e.code)
     except PyMongoError as e:
-        outcome = Outcome(outcome.summary, failed=f"MongoDB error: {type(e).__name__}: {str(e)[:200]}")
+        failure = _mongo_failure(e, "MongoDB error")
+        outcome = Outcome(outcome.summary, failed=str(failure), code=failure.code)
     finally:
         if fetcher is not None:
             await fetcher.aclose()
@@ -608,7 +639,7 @@ async def run(
     if client is not None:
         await client.close()
     write_termination(settings.termination_log, summary)
-    return (1 if outcome.failed else 0), summary
+    return (int(outcome.code or ExitCode.FAILED) if outcome.failed else int(ExitCode.OK)), summary
 
 
 async def record_result(
@@ -641,7 +672,7 @@ def main(target_arg: str | None) -> int:
     except ValidationError as e:
         err = e.errors()[0]
         print(f"error: invalid settings: {'.'.join(map(str, err['loc']))}: {err['msg']}", file=sys.stderr)
-        return 2
+        return ExitCode.BAD_INPUT
     setup_logging(settings.log_level)
     rc, summary = asyncio.run(run(settings, target_arg))
     print(json.dumps({"summary": summary.model_dump()}, default=str))

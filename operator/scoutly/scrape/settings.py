@@ -11,18 +11,10 @@ from collections.abc import Mapping
 from pydantic import AliasGenerator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
-SOURCE_TYPES = (
-    "greenhouse",
-    "lever",
-    "ashby",
-    "workable",
-    "smartrecruiters",
-    "recruitee",
-    "personio",
-    "workday",
-    "jsonld",
-    "html",
-)
+from scoutly.api.jobcontract import ENV_OPENAI_API_KEY, ENV_OPENAI_BASE_URL, TERMINATION_LOG
+from scoutly.api.models import SourceType
+
+SOURCE_TYPES = tuple(t.value for t in SourceType)  # the CRD's list: one source
 
 
 class _UpperCaseEnv(EnvSettingsSource):
@@ -75,7 +67,7 @@ class ScrapeSettings(BaseSettings):
     )
     mongodb_database: str = Field("scoutly", description="Database name when the URI names none.")
     termination_log: str = Field(
-        "/dev/termination-log", description="Where the one-line JSON run summary is written; empty: nowhere."
+        TERMINATION_LOG, description="Where the one-line JSON run summary is written; empty: nowhere."
     )
     log_level: str = Field("INFO", description="Log level (stdout JSON lines and the `logs` collection).")
 
@@ -144,12 +136,12 @@ class ScrapeSettings(BaseSettings):
     # -- matching -----------------------------------------------------------------------------------
     openai_api_key: SecretStr | None = Field(
         None,
-        validation_alias="OPENAI_API_KEY",
+        validation_alias=ENV_OPENAI_API_KEY,
         description="OpenAI API key (from a Secret). Unset: the LLM step is skipped, prefilter scores are stored.",
     )
     openai_base_url: str | None = Field(
         None,
-        validation_alias="OPENAI_BASE_URL",
+        validation_alias=ENV_OPENAI_BASE_URL,
         description="OpenAI-compatible endpoint; unset: api.openai.com.",
     )
     llm_model: str = Field("gpt-4o-mini", description="Chat model used for matching.")

@@ -14,6 +14,7 @@ import pytest_asyncio
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
+from scoutly.api.jobcontract import ExitCode
 from scoutly.scrape.run import run
 from scoutly.scrape.settings import SOURCE_TYPES, ScrapeSettings
 from scoutly.store import boards, matches, postings
@@ -233,7 +234,7 @@ async def test_rate_limited_then_success_and_auth_failure(
     rc, failed = await run(
         _settings(mongo_uri, url, tmp_path, llm_url=llm_url, key="sk-wrong", llm_concurrency=1), None
     )
-    assert rc == 1
+    assert rc == ExitCode.BAD_INPUT  # the Job contract: a refused key fails the Job at once, no retries
     assert "OPENAI_API_KEY" in (failed.message or "") and "401" in (failed.message or "")
     assert fake.statuses[-1] == 401 and fake.statuses.count(401) == 1  # fails fast: no retries, no more calls
     assert await mongo_db["jobpostings"].count_documents({}) == 5  # what was fetched is kept

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import ValidationError
 
 from scoutly.api.summary import RunSummary, parse_summary
 from scoutly.scrape.dedupe import classify
@@ -68,8 +69,10 @@ def test_detect_overrides_and_errors() -> None:
     )
     assert ref.api == "http://127.0.0.1:9"
     assert detect(SourceSpec(url="https://acme.com/jobs", type="html")).type == "html"
-    with pytest.raises(DetectError, match="not an http"):
-        detect(SourceSpec(url="file:///etc/passwd"))
+    with pytest.raises(ValidationError, match="url"):  # the CRD's URL constraint refuses it first
+        SourceSpec(url="file:///etc/passwd")
+    with pytest.raises(DetectError, match="not an http"):  # and detect still does, in depth
+        detect(SourceSpec.model_construct(url="file:///etc/passwd", type=None, board=None))
     with pytest.raises(DetectError, match="board"):
         detect(SourceSpec(url="https://jobs.lever.co/"))
     with pytest.raises(DetectError, match="Workday"):

@@ -1,0 +1,141 @@
+"""A keyed work queue after client-go's (../shared/reference/reconcile.md): keys, never events.
+
+- `add(key)` is idempotent while the key waits; a key added while it is being handled runs once more
+  after its handler returns, so one key never runs in two workers at once and no add is lost.
+- `add_after(key, seconds)`: a delayed add; the earlier of two pending delays wins.
+- `add_rate_limited(key)`: a delayed add after the key's per-key exponential backoff (`Backoff`);
+  a handler that raises is re-added this way, one that returns resets its backoff (`forget`).
+Workers start on the first add, so a queue needs no lifecycle beyond `close()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+log = logging.getLogger("scoutly.workqueue")
+
+
+class RetryLater(Exception):
+    """Raised by a handler whose work is not done yet and was already counted where it failed."""
+
+
+class Backoff(Generic[K]):
+    """Per-key exponential backoff: base, 2*base, 4*base ... up to cap; pure (no clock, no I/O)."""
+
+    def __init__(self, base: float = 0.05, cap: float = 300.0) -> None:
+        self.base = base
+        self.cap = cap
+        self._failures: dict[K, int] = {}
+
+    def when(self, key: K) -> float:
+        """The delay before the key's next attempt; counts one more failure."""
+        n = self._failures.get(key, 0)
+        self._failures[key] = n + 1
+        return float(min(self.base * 2.0 ** min(n, 64), self.cap))
+
+    def forget(self, key: K) -> None:
+        self._failures.pop(key, None)
+
+    def failures(self, key: K) -> int:
+        return self._failures.get(key, 0)
+
+
+class WorkQueue(Generic[K]):
+    def __init__(
+        self,
+        handle: Callable[[K], Awaitable[None]],
+        *,
+        workers: int = 4,
+        backoff: Backoff[K] | None = None,
+        on_error: Callable[[K, Exception], None] | None = None,
+    ) -> None:
+        self._handle = handle
+        self._n_workers = workers
+        self.backoff: Backoff[K] = backoff or Backoff()
+        self._on_error = on_error
+        self._ready: deque[K] = deque()
+        self._dirty: set[K] = set()  # waiting in _ready, or to be re-queued when its handler returns
+        self._processing: set[K] = set()
+        self._timers: dict[K, asyncio.TimerHandle] = {}
+        self._has_work = asyncio.Event()
+        self._workers: list[asyncio.Task[None]] = []
+
+    def add(self, key: K) -> None:
+        if key in self._dirty:
+            return
+        self._dirty.add(key)
+        if key not in self._processing:
+            self._ready.append(key)
+            self._has_work.set()
+        self._start()
+
+    def add_after(self, key: K, seconds: float) -> None:
+        if seconds <= 0:
+            self.add(key)
+            return
+        loop = asyncio.get_running_loop()
+        pending = self._timers.get(key)
+        if pending is not None:
+            if pending.when() <= loop.time() + seconds:
+                return
+            pending.cancel()
+        self._timers[key] = loop.call_later(seconds, self._fire, key)
+
+    def add_rate_limited(self, key: K) -> None:
+        self.add_after(key, self.backoff.when(key))
+
+    def forget(self, key: K) -> None:
+        self.backoff.forget(key)
+
+    def pending(self, key: K) -> bool:
+        """Waiting, delayed or being handled."""
+        return key in self._dirty or key in self._timers or key in self._processing
+
+    def __len__(self) -> int:
+        return len(self._dirty | set(self._timers) | self._processing)
+
+    def _fire(self, key: K) -> None:
+        self._timers.pop(key, None)
+        self.add(key)
+
+    def _start(self) -> None:
+        if not self._workers:
+            self._workers = [
+                asyncio.create_task(self._work(), name=f"workqueue-{i}") for i in range(self._n_workers)
+            ]
+
+    async def _work(self) -> None:
+        while True:
+            while not self._ready:
+                self._has_work.clear()
+                await self._has_work.wait()
+            key = self._ready.popleft()
+            self._dirty.discard(key)
+            self._processing.add(key)
+            try:
+                await self._handle(key)
+            except Exception as e:
+                if self._on_error is not None and not isinstance(e, RetryLater):
+                    self._on_error(key, e)
+                self.add_rate_limited(key)
+            else:
+                self.forget(key)
+            finally:
+                self._processing.discard(key)
+                if key in self._dirty:  # added again while it ran
+                    self._ready.append(key)
+                    self._has_work.set()
+
+    async def close(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        for task in self._workers:
+            task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers = []
