@@ -20,8 +20,10 @@ die() { echo "image: $*" >&2; exit 1; }
 
 bash "$ROOT/hack/node-deps.sh" --check >/dev/null 2>&1 || bash "$ROOT/hack/node-deps.sh" \
   || die "buildah and mmdebstrap are needed (above); 'make docker-build' builds the same Dockerfile with Docker"
-# a storage of the project's own, so pruning it touches nothing else on the machine
-B=(buildah --root "$DIR/storage" --runroot "$DIR/run" --storage-driver vfs)
+# a storage of the project's own, so pruning it touches nothing else on the machine; overlay shares
+# unchanged files between layers (vfs copies the whole root file system per step: 4x slower here)
+DRIVER=${SCOUTLY_BUILDAH_DRIVER:-overlay}
+B=(buildah --root "$DIR/storage-$DRIVER" --runroot "$DIR/run-$DRIVER" --storage-driver "$DRIVER")
 mkdir -p "$DIR"
 start=$(date +%s)
 
@@ -53,7 +55,7 @@ ca=${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}
 built=$(date +%s)
 rm -f "$ARCHIVE.tmp"
 "${B[@]}" push --quiet "$IMG" "oci-archive:$ARCHIVE.tmp:$IMG" && mv "$ARCHIVE.tmp" "$ARCHIVE"
-# vfs keeps a full copy per layer: drop what no tag refers to (older builds of $IMG)
+# drop what no tag refers to (older builds of $IMG), or the storage grows with every build
 "${B[@]}" rmi --prune >/dev/null 2>&1 || true
 size=$("${B[@]}" images --format '{{.Size}}' "$IMG" 2>/dev/null | head -1)
 echo "image: $IMG built in $((built - start))s, ${size:-?} unpacked; archive $ARCHIVE ($(du -h "$ARCHIVE" | cut -f1)) after $(( $(date +%s) - start ))s"
