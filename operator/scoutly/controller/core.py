@@ -29,6 +29,7 @@ from scoutly.controller.jobs import (
     CONTAINER,
     FINALIZER,
     LABEL_MANAGED_BY,
+    LABEL_TARGET,
     MANAGED_BY,
     JobPhase,
     JobView,
@@ -36,6 +37,7 @@ from scoutly.controller.jobs import (
     iso,
     job_view,
     parse_time,
+    pod_blocked,
 )
 from scoutly.controller.mirror import JobStage, Mirror, MirrorWrite
 from scoutly.controller.state import Policy, TargetView, target_view
@@ -268,6 +270,8 @@ class Controller:
                 job.phase = JobPhase.RUNNING  # a pod between running and counted: never go back to Pending
             if view is not None:
                 view.jobs[job.name] = job
+                if job.terminal or job.deleting:
+                    view.blocked.pop(job.name, None)
             if not self.leading():
                 return
             if job.phase is JobPhase.RUNNING and not job.deleting:
@@ -279,6 +283,35 @@ class Controller:
             elif view is not None and (previous is None or previous.phase is not job.phase):
                 await self._sync_status(view)
         self._wake.set()
+
+    async def on_pod_event(self, body: dict[str, Any]) -> None:
+        """A scrape pod changed: when its container cannot start (a missing Secret, an image that is not
+        there), the target says so on its Scraping condition and in one warning Event, at once, instead
+        of sitting in Running until the Job's deadline."""
+        metrics.watch_events.labels("pods").inc()
+        meta = body.get("metadata") or {}
+        target = (meta.get("labels") or {}).get(LABEL_TARGET)
+        view = self.targets.get(f"{meta.get('namespace')}/{target}") if target else None
+        if view is None or not self.leading():
+            return
+        found = pod_blocked(body)
+        job = found[0] if found else (meta.get("labels") or {}).get("job-name", "")
+        reason = found[1] if found else None
+        if view.blocked.get(job) == reason or job not in view.jobs:
+            return
+        if reason is None:
+            view.blocked.pop(job, None)
+        else:
+            view.blocked[job] = reason
+            await post_event(
+                self.kube,
+                view,
+                reason="PodBlocked",
+                warning=True,
+                now=self.clock(),
+                message=f"Job {job}: pod {meta.get('name')} cannot start: {reason}",
+            )
+        self._status_soon(view.key)
 
     async def _view_for(self, job: JobView) -> TargetView | None:
         """The view of the Job's target; read from the API when its watch event has not arrived yet

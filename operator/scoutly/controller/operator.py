@@ -72,6 +72,14 @@ def build_registry(controller: Controller, settings: OperatorSettings) -> kopf.O
             metrics.reconcile_errors.labels("job").inc()
             log.exception("handling Job %s/%s failed", body.metadata.namespace, body.metadata.name)
 
+    @kopf.on.event("", "v1", "pods", labels=JOB_LABELS, registry=registry)
+    async def pod_event(body: kopf.Body, **_: Any) -> None:
+        try:
+            await controller.on_pod_event(dict(body))
+        except Exception:
+            metrics.reconcile_errors.labels("pod").inc()
+            log.exception("handling pod %s/%s failed", body.metadata.namespace, body.metadata.name)
+
     del settings
     return registry
 
