@@ -59,7 +59,8 @@ def make_certs(directory: Path, extra_ips: list[str] | None = None) -> Certs:
     ext.write_text(
         "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n"
         "extendedKeyUsage=serverAuth\n"
-        "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,IP:10.0.0.1"
+        "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,IP:10.0.0.1,"
+        "DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
         + "".join(f",IP:{ip}" for ip in extra_ips or [])
         + "\n"
     )

@@ -15,12 +15,15 @@ import json
 import os
 import platform
 import signal
+import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from scoutly.testing.dns import CLUSTER_DOMAIN
 from scoutly.testing.oci import single_binary_image
 from scoutly.testing.procs import ComponentError, Proc, free_port, proc_start_time
 
@@ -161,11 +164,26 @@ class RealNode:
         single_binary_image(self.bin_dir / "pause", PAUSE_IMAGE, pause)
         for archive in [pause, *images]:
             self.ctr("images", "import", "--all-platforms", str(archive))
+        self._start_dns()
         self._start_kubelet()
         on_state()
 
-    def _proc(self, name: str, *args: str) -> Proc:
-        p = Proc(name, [str(self.bin_dir / name), *args], self.dir / "logs" / f"{name}.log")
+    def _start_dns(self) -> None:
+        """Cluster DNS on the bridge address (scoutly.testing.dns): in-cluster clients such as kopf's
+        reach the API server as kubernetes.default.svc."""
+        s = self.state
+        p = self._proc(
+            "cluster-dns",
+            "-m",
+            "scoutly.testing.dns",
+            f"--listen={s.gateway}",
+            f"--record=kubernetes.default.svc.{CLUSTER_DOMAIN}={s.kubernetes_ip}",
+            exe=sys.executable,
+        )
+        p.wait_ready(lambda: _resolves(s.gateway), timeout=15, what="did not answer on port 53")
+
+    def _proc(self, name: str, *args: str, exe: str | None = None) -> Proc:
+        p = Proc(name, [exe or str(self.bin_dir / name), *args], self.dir / "logs" / f"{name}.log")
         p.env = {"PATH": f"{self.bin_dir}:{os.environ.get('PATH', '')}"}
         p.start(detach=self.detach)
         self.procs.append(p)
@@ -254,6 +272,8 @@ state = "{d}/containerd/state"
                     "healthzPort": healthz,
                     "failSwapOn": False,
                     "resolvConf": "/etc/resolv.conf",
+                    "clusterDNS": [s.gateway],
+                    "clusterDomain": CLUSTER_DOMAIN,
                     "evictionHard": {
                         "memory.available": "100Mi",
                         "nodefs.available": "1%",
@@ -299,6 +319,18 @@ state = "{d}/containerd/state"
     def stop(self) -> None:
         teardown(self.state, procs=self.procs, bin_dir=self.bin_dir)
         self.procs.clear()
+
+
+def _resolves(server: str) -> bool:
+    """The cluster DNS answers a query for the kubernetes Service."""
+    name = f"kubernetes.default.svc.{CLUSTER_DOMAIN}"
+    query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+    query += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\x00\x00\x01\x00\x01"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.5)
+        s.sendto(query, (server, 53))
+        reply = s.recv(512)
+    return reply[:2] == b"\x12\x34" and reply[6:8] == b"\x00\x01"
 
 
 def _make_cgroups(name: str) -> list[str]:
@@ -386,6 +418,7 @@ def teardown(state: NodeState, procs: list[Proc] | None = None, bin_dir: Path | 
             _signal_verified(pid, start, signal.SIGKILL)
 
     stop("kubelet")  # first, so nothing restarts the containers
+    stop("cluster-dns")
     cgroups = state.cgroups or []
     for _ in range(50):  # the pods' processes live in this node's cgroups, so they are its own
         left = _cgroup_pids(cgroups)
