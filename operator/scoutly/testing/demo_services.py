@@ -33,6 +33,11 @@ _ROLES = {
         ("Product Designer", "Design", "Lisbon", "Hybrid", "research and design for the mobile app"),
         ("Customer Success Manager", "Customer Success", "Dublin", "On-site", "onboarding our enterprise accounts"),
     ],
+    "initech": [
+        ("Python Developer, Reporting", "Engineering", "Austin", "Hybrid", "the TPS reporting service in Python"),
+        ("IT Support Specialist", "IT", "Austin", "On-site", "laptops, printers and the help desk"),
+        ("Staff Software Engineer", "Engineering", "Remote - US", "Remote", "the architecture of our core platform"),
+    ],
 }  # fmt: skip
 
 
