@@ -7,6 +7,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 IMG ?= scoutly-operator:dev
+LOCAL_IMG ?= localhost/scoutly-operator:dev
 KIND_CLUSTER ?= scoutly
 NAMESPACE ?= scoutly-system
 DEV_DIR ?= $(HOME)/.cache/scoutly/dev
@@ -17,6 +18,10 @@ BENCH_ARGS ?= # e.g. "--targets 2000 --minutes 2" for a shorter `make bench`; se
 .PHONY: help
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} /^[a-zA-Z0-9_.-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+# `make image` where a real node can run (Linux, root, Debian packages); elsewhere say why and go on
+IMAGE_IF_NODE = if gap=$$(bash hack/node-deps.sh --check 2>&1); then $(MAKE) --no-print-directory image; \
+	  else echo "make: no real node here ($$gap): pods will be simulated by kwok"; fi
 
 ##@ Development
 $(VENV)/.installed: pyproject.toml
@@ -30,9 +35,17 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed ## Create the virtualenv with the package and dev tools.
 
 .PHONY: testenv
-testenv: ## Build or find the control-plane, FerretDB, kwok, helm and Prometheus binaries (cached in ~/.cache/scoutly).
+testenv: ## Build or find the control plane, FerretDB, kwok, helm, Prometheus and real-node binaries (cached in ~/.cache/scoutly).
 	bash hack/testenv.sh
 	bash hack/testenv-prometheus.sh
+
+.PHONY: node-deps
+node-deps: ## Install the Debian packages the real node and `make image` need (root; apt-get), or say what is missing.
+	bash hack/node-deps.sh
+
+.PHONY: image
+image: ## Build the Dockerfile without Docker (buildah on a local Debian base) into an archive the real node imports.
+	IMG=$(LOCAL_IMG) bash hack/image.sh
 
 .PHONY: lint
 lint: venv ## Run ruff, mypy and the import layering contracts (import-linter).
@@ -47,8 +60,10 @@ fmt: venv ## Format and auto-fix with ruff.
 	$(VENV)/bin/ruff check --fix operator tests bench
 
 .PHONY: test
-test: venv testenv ## Lint, then run every test (unit, integration) against a real local control plane.
+test: venv testenv ## Lint, then run every test (unit, integration, e2e on a real node) against a real local control plane.
 	$(MAKE) --no-print-directory lint
+	@# the e2e suite runs the image on a real node; where none can run it says why and is skipped
+	$(IMAGE_IF_NODE)
 	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
 
 .PHONY: test-unit
@@ -59,12 +74,17 @@ test-unit: venv ## Run the unit tests only (no binaries needed).
 cluster-up: venv testenv ## Start the local control plane + FerretDB in the background; prints how to use it.
 	$(VENV)/bin/scoutly dev up --dir $(DEV_DIR)
 
+.PHONY: cluster-up-real
+cluster-up-real: venv testenv image ## cluster-up plus a real node (containerd + kubelet, Linux root) running the local image.
+	$(VENV)/bin/scoutly dev up --dir $(DEV_DIR) --real-node
+
 .PHONY: cluster-down
 cluster-down: venv ## Stop the environment started by cluster-up.
 	$(VENV)/bin/scoutly dev down --dir $(DEV_DIR)
 
 .PHONY: demo
-demo: venv testenv ## The main job on the embedded default: local control plane, operator, sample targets.
+demo: venv testenv ## The main job: local control plane, operator, sample targets scraped by real pods (kwok where no real node can run).
+	$(IMAGE_IF_NODE)
 	$(VENV)/bin/scoutly dev demo --dir $(DEV_DIR)
 
 .PHONY: manifests

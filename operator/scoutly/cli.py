@@ -17,7 +17,7 @@ def _dev(args: argparse.Namespace) -> int:
     from scoutly import devenv
 
     if args.dev_cmd == "up":
-        return devenv.up(Path(args.dir), nodes=args.nodes)
+        return devenv.up(Path(args.dir), nodes=args.nodes, real_node=args.real_node)
     if args.dev_cmd == "down":
         return devenv.down(Path(args.dir))
     return devenv.demo(Path(args.dir), keep=args.keep, timeout=args.timeout)
@@ -144,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "up":
             sp.add_argument(
                 "--nodes", type=int, default=2, help="number of kwok fake nodes (default: %(default)s)"
+            )
+            sp.add_argument(
+                "--real-node",
+                action="store_true",
+                help="also start a real node (containerd + kubelet; Linux, root; docs/development.md) "
+                "and import the image built by 'make image'",
             )
         if name == "demo":
             sp.add_argument("--keep", action="store_true", help="leave the environment running afterwards")

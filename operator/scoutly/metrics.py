@@ -170,7 +170,7 @@ REGISTRY.register(LEADER_ONLY)
 
 # Labelled counters start at 0 for the known label values, so the first error or failure is an
 # increase() the alerts see (a series born at 1 has no increase).
-RECONCILE_STAGES = ("target", "job", "finish", "dispatch", "create", "status")
+RECONCILE_STAGES = ("target", "job", "pod", "finish", "dispatch", "create", "status")
 ERROR_KINDS = ("connection", "timeout", "http_4xx", "http_5xx", "other")
 for _stage in RECONCILE_STAGES:
     for _kind in ERROR_KINDS:

@@ -30,7 +30,7 @@ def test_standby_exports_no_leader_only_gauges() -> None:
 
 def test_alerted_counters_start_at_zero() -> None:
     text = generate_latest(metrics.REGISTRY).decode()
-    for stage in ("target", "job", "finish", "dispatch", "create", "status"):
+    for stage in ("target", "job", "pod", "finish", "dispatch", "create", "status"):
         for kind in ("connection", "timeout", "http_4xx", "http_5xx", "other"):
             assert f'scoutly_reconcile_errors_total{{kind="{kind}",stage="{stage}"}}' in text
     assert 'scoutly_jobs_finished_total{reason="Completed",result="succeeded"}' in text

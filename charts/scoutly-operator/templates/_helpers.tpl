@@ -91,10 +91,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
-# the run summary is the scrape container's termination message (pods listed by job-name)
+# the run summary is the scrape container's termination message (pods listed by job-name); kopf
+# watches the scrape pods (list+watch) to report one that cannot start (a missing Secret)
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["list"]
+  verbs: ["list", "watch"]
 # Events on ScrapeTargets, on transitions
 - apiGroups: [""]
   resources: ["events"]

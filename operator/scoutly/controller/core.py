@@ -33,6 +33,7 @@ from scoutly.controller.events import post_event
 from scoutly.controller.jobs import (
     FINALIZER,
     LABEL_MANAGED_BY,
+    LABEL_TARGET,
     MANAGED_BY,
     JobPhase,
     JobView,
@@ -41,6 +42,8 @@ from scoutly.controller.jobs import (
     iso,
     job_view,
     parse_time,
+    pod_blocked,
+    target_label,
 )
 from scoutly.controller.mirror import JobStage, Mirror, MirrorWrite
 from scoutly.controller.state import Policy, TargetView, target_view
@@ -322,6 +325,8 @@ class Controller:
                 job.phase = JobPhase.RUNNING  # a pod between running and counted: never go back to Pending
             if view is not None:
                 view.jobs[job.name] = job
+                if job.terminal or job.deleting:
+                    view.blocked.pop(job.name, None)
             if self.leading():
                 if job.phase is JobPhase.RUNNING and not job.deleting and previous is not job:
                     # its claim again: lost when the operator crashed right after creating the Job (the
@@ -360,6 +365,47 @@ class Controller:
             name,
             f" at {finishing.step}" if finishing is not None else "",
             e if str(e) else type(e).__name__,
+        )
+
+    async def on_pod_event(self, body: dict[str, Any]) -> None:
+        """A scrape pod changed: when its container cannot start (a missing Secret, an image that is not
+        there), the target says so on its Scraping condition and in one warning Event, at once, instead
+        of sitting in Running until the Job's deadline."""
+        metrics.watch_events.labels("pods").inc()
+        meta = body.get("metadata") or {}
+        view = self._view_by_label(meta.get("namespace") or "", (meta.get("labels") or {}).get(LABEL_TARGET))
+        if view is None or not self.leading():
+            return
+        found = pod_blocked(body)
+        job = found[0] if found else (meta.get("labels") or {}).get("job-name", "")
+        reason = found[1] if found else None
+        if view.blocked.get(job) == reason or job not in view.jobs:
+            return
+        if reason is None:
+            view.blocked.pop(job, None)
+        else:
+            view.blocked[job] = reason
+            await post_event(
+                self.kube,
+                view,
+                reason="PodBlocked",
+                warning=True,
+                now=self.clock(),
+                message=f"Job {job}: pod {meta.get('name')} cannot start: {reason}",
+            )
+        self._status_soon(view.key)
+
+    def _view_by_label(self, namespace: str, label: str | None) -> TargetView | None:
+        """The target whose scoutly.io/target label this is: its name, or its hash-shortened form for
+        names over 63 characters (then found by comparing, which only pod events of such targets pay)."""
+        if not label:
+            return None
+        view = self.targets.get(f"{namespace}/{label}")
+        if view is not None or len(label) < 63:
+            return view
+        return next(
+            (v for v in self.targets.values() if v.namespace == namespace and target_label(v.name) == label),
+            None,
         )
 
     async def _view_for(self, job: JobView) -> TargetView | None:

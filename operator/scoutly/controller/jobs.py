@@ -281,6 +281,33 @@ def _condition(status: dict[str, Any], kind: str) -> dict[str, Any] | None:
     return None
 
 
+# waiting reasons a scrape container never leaves by itself: without a report the target would sit in
+# Running until the Job's activeDeadlineSeconds (30 min by default)
+BLOCKING_WAIT_REASONS = frozenset(
+    {
+        "CreateContainerConfigError",  # a missing Secret or key
+        "CreateContainerError",
+        "ErrImageNeverPull",
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+    }
+)
+
+
+def pod_blocked(pod: dict[str, Any]) -> tuple[str, str] | None:
+    """(job name, "Reason: kubelet's message") when the pod's scrape container is stuck before it
+    starts; None otherwise (also for pods that are not a scrape Job's)."""
+    job = ((pod.get("metadata") or {}).get("labels") or {}).get("job-name")
+    if not job:
+        return None
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        if cs.get("name") == CONTAINER and waiting.get("reason") in BLOCKING_WAIT_REASONS:
+            return job, f"{waiting['reason']}: {waiting.get('message') or 'no message'}"[:512]
+    return None
+
+
 def job_view(body: dict[str, Any]) -> JobView | None:
     """A view of a Job body, or None when it is not one of ours."""
     meta = body.get("metadata") or {}

@@ -46,6 +46,7 @@ def configure_kopf(settings: kopf.OperatorSettings) -> None:
     # filtered by the API server: the handler's `labels=` alone filters in the client, after every
     # Job event in the cluster has streamed in (a batch-heavy cluster's biggest cost)
     settings.watching.label_selectors["batch", "v1", "jobs"] = JOB_SELECTOR
+    settings.watching.label_selectors["", "v1", "pods"] = JOB_SELECTOR  # scrape pods only, not every pod
 
 
 def build_registry(controller: Controller, kube: KubeClient) -> kopf.OperatorRegistry:
@@ -86,6 +87,14 @@ def build_registry(controller: Controller, kube: KubeClient) -> kopf.OperatorReg
         except Exception as e:
             metrics.reconcile_errors.labels("job", error_kind(e)).inc()
             log.exception("handling Job %s/%s failed", body.metadata.namespace, body.metadata.name)
+
+    @kopf.on.event("", "v1", "pods", labels=JOB_LABELS, registry=registry)
+    async def pod_event(body: kopf.Body, **_: Any) -> None:
+        try:
+            await controller.on_pod_event(dict(body))
+        except Exception as e:
+            metrics.reconcile_errors.labels("pod", error_kind(e)).inc()
+            log.exception("handling pod %s/%s failed", body.metadata.namespace, body.metadata.name)
 
     return registry
 

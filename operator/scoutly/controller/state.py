@@ -40,6 +40,8 @@ class TargetView:
     # every status.lastSuccessfulScrape this process wrote, adopted or observed: an event carrying any
     # other value is someone's edit of the status (kubectl patch --subresource=status), which counts
     last_scrapes: set[str] = field(default_factory=set)
+    # active Job name -> why its pod cannot start (pods watch); shown on the Scraping condition
+    blocked: dict[str, str] = field(default_factory=dict)
 
     def remember_last_scrape(self, value: str | None) -> None:
         normal = _normal_time(value)
@@ -171,6 +173,7 @@ def target_view(
         observed=observed,
         deleting=bool(meta.get("deletionTimestamp")),
         jobs=previous.jobs if same_object and previous is not None else {},
+        blocked=previous.blocked if same_object and previous is not None else {},
         last_scrapes=seen,
     )
     view.remember_last_scrape(status.get("lastSuccessfulScrape"))

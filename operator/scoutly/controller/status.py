@@ -135,6 +135,7 @@ def desired_status(view: TargetView, policy: Policy, now: datetime) -> dict[str,
     status["nextScrapeTime"] = None if active or view.suspended else iso(view.due(policy))
     failures = int(status.get("consecutiveFailures") or 0)
     last = status.get("lastJob") or {}
+    blocked = next((f"Job {j.name}: {view.blocked[j.name]}" for j in active if j.name in view.blocked), "")
     status["conditions"] = [
         _condition(
             prev_conditions,
@@ -149,8 +150,8 @@ def desired_status(view: TargetView, policy: Policy, now: datetime) -> dict[str,
             prev_conditions,
             "Scraping",
             bool(active),
-            "JobActive" if active else "NoJob",
-            active[0].name if active else "",
+            "PodBlocked" if blocked else "JobActive" if active else "NoJob",
+            blocked or (active[0].name if active else ""),
             now,
             view.generation,
         ),

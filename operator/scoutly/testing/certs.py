@@ -30,8 +30,9 @@ def _openssl(*args: str, cwd: Path) -> None:
         raise ComponentError(f"certificates: openssl {args[0]} failed: {proc.stderr.strip()[-500:]}")
 
 
-def make_certs(directory: Path) -> Certs:
-    """A CA, an API server serving cert for 127.0.0.1/localhost, an admin client cert, an SA key pair."""
+def make_certs(directory: Path, extra_ips: list[str] | None = None) -> Certs:
+    """A CA, an API server serving cert for 127.0.0.1/localhost (and `extra_ips`: a real node's bridge
+    address and the `kubernetes` Service IP its pods use), an admin client cert, an SA key pair."""
     if shutil.which("openssl") is None:
         raise ComponentError(
             "certificates: the openssl command is missing; install it (apt-get install openssl)"
@@ -58,7 +59,10 @@ def make_certs(directory: Path) -> Certs:
     ext.write_text(
         "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n"
         "extendedKeyUsage=serverAuth\n"
-        "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,IP:10.0.0.1\n"
+        "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,IP:10.0.0.1,"
+        "DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+        + "".join(f",IP:{ip}" for ip in extra_ips or [])
+        + "\n"
     )
     client_ext = directory / "client.ext"
     client_ext.write_text(

@@ -1,7 +1,9 @@
 """A real local control plane and MongoDB-protocol server on loopback, for tests and `scoutly dev up`.
 
 etcd + kube-apiserver (TLS, RBAC) + kube-controller-manager + kube-scheduler + kwok (fake nodes and
-pods) + FerretDB (SQLite). Binaries come from `make testenv` (hack/testenv.sh) or SCOUTLY_TESTENV_BIN.
+pods) + FerretDB (SQLite), and optionally a real node (scoutly.testing.node: containerd + kubelet) whose
+pods reach the API server and FerretDB on the node's bridge address. Binaries come from `make testenv`
+(hack/testenv.sh) or SCOUTLY_TESTENV_BIN.
 """
 
 from __future__ import annotations
@@ -22,14 +24,16 @@ from typing import Any
 import yaml
 
 from scoutly.testing.certs import Certs, make_certs
-from scoutly.testing.procs import ComponentError, Proc, ensure_free, free_port, tcp_open
+from scoutly.testing.node import NodeState, RealNode, claim_network, node_gap, teardown
+from scoutly.testing.procs import ComponentError, Proc, ensure_free, free_port, proc_start_time, tcp_open
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 KCM_CONTROLLERS = (
     "job-controller,garbage-collector-controller,ttl-after-finished-controller,namespace-controller,"
     "cronjob-controller,serviceaccount-controller,serviceaccount-token-controller,deployment-controller,"
-    "replicaset-controller,clusterrole-aggregation-controller"
+    "replicaset-controller,clusterrole-aggregation-controller,root-ca-certificate-publisher-controller"
 )
+FAKE_NODE_TAINT = {"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}
 BINARIES = (
     "etcd",
     "kube-apiserver",
@@ -50,6 +54,17 @@ def locate_binaries() -> Path:
     if not script.exists():
         raise ComponentError("testenv: SCOUTLY_TESTENV_BIN is not set and hack/testenv.sh is not here")
     out = subprocess.run(["bash", str(script), "--print-dir"], capture_output=True, text=True, check=True)
+    return Path(out.stdout.strip())
+
+
+def image_archive() -> Path:
+    """The OCI archive `make image` (hack/image.sh) writes for the real node to import."""
+    out = subprocess.run(
+        ["bash", str(REPO_ROOT / "hack" / "image.sh"), "--print-archive"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return Path(out.stdout.strip())
 
 
@@ -74,6 +89,18 @@ class LocalEnv:
     api_port: int = 0
     mongo_port: int = 0
     certs: Certs | None = None
+    # a real node (containerd + kubelet) next to the kwok nodes, which are then tainted so that pods
+    # without a toleration run for real; `images` are OCI archives imported into its containerd
+    real_node: bool = False
+    images: list[Path] = field(default_factory=list)
+    node: RealNode | None = None
+    node_state: NodeState | None = None
+
+    @property
+    def host(self) -> str:
+        """Where the API server and FerretDB listen: loopback, or the real node's bridge address (which
+        pods reach as well)."""
+        return self.node_state.gateway if self.node_state else "127.0.0.1"
 
     @property
     def kubeconfig(self) -> Path:
@@ -81,11 +108,11 @@ class LocalEnv:
 
     @property
     def mongo_uri(self) -> str:
-        return f"mongodb://127.0.0.1:{self.mongo_port}/"
+        return f"mongodb://{self.host}:{self.mongo_port}/"
 
     @property
     def api_url(self) -> str:
-        return f"https://127.0.0.1:{self.api_port}"
+        return f"https://{self.host}:{self.api_port}"
 
     def bin(self, name: str) -> str:
         return str(self.bin_dir / name)
@@ -99,19 +126,35 @@ class LocalEnv:
     # -- components -----------------------------------------------------------------------------
     def start(self) -> LocalEnv:
         check_binaries(self.bin_dir)
+        if self.real_node and (gap := node_gap(self.bin_dir)):
+            raise ComponentError(f"real node: cannot run on this machine: {gap}")
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
-            self.certs = make_certs(self.workdir / "pki")
+            if self.real_node:
+                self.node_state = claim_network(self.workdir / "node")
+                self._write_state()
+            ips = [self.node_state.gateway, self.node_state.kubernetes_ip] if self.node_state else []
+            self.certs = make_certs(self.workdir / "pki", extra_ips=ips)
             self._start_etcd_and_apiserver()
             self._write_kubeconfig()
             self._start_controllers()
             self._start_ferretdb()
             self._create_nodes()
+            if self.node_state:
+                self._start_real_node()
         except BaseException:
             self.stop()
             raise
         self._write_state()
         return self
+
+    def _start_real_node(self) -> None:
+        assert self.node_state and self.certs
+        self.node = RealNode(
+            self.node_state, self.bin_dir, self.kubeconfig, self.certs.ca_crt, detach=self.detach
+        )
+        self.node.route_kubernetes_service(self.api_port)
+        self.node.start(self.images, on_state=self._write_state)
 
     def _start_etcd_and_apiserver(self) -> None:
         assert self.certs is not None
@@ -145,12 +188,18 @@ class LocalEnv:
             f"--tls-private-key-file={c.serving_key}",
             f"--client-ca-file={c.ca_crt}",
             f"--secure-port={self.api_port}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
-            "--service-cluster-ip-range=10.0.0.0/24",
+            f"--bind-address={self.host}",
+            f"--advertise-address={self.host}",
+            f"--service-cluster-ip-range={self.node_state.service_cidr if self.node_state else '10.0.0.0/24'}",
             "--allow-privileged=true",
             "--authorization-mode=RBAC",
-            "--disable-admission-plugins=ServiceAccount,TaintNodesByCondition",
+            # pods on a real node get their ServiceAccount token mounted; on kwok nodes nothing reads it
+            # and admission would refuse pods created before a namespace's default ServiceAccount exists
+            "--disable-admission-plugins=TaintNodesByCondition"
+            + ("" if self.node_state else ",ServiceAccount"),
+            "--kubelet-preferred-address-types=InternalIP",  # the node name resolves nowhere
+            f"--kubelet-client-certificate={c.admin_crt}",
+            f"--kubelet-client-key={c.admin_key}",
             "--service-account-issuer=https://kubernetes.default.svc",
             f"--service-account-key-file={c.sa_pub}",
             f"--service-account-signing-key-file={c.sa_key}",
@@ -219,13 +268,13 @@ class LocalEnv:
             "ferretdb",
             "--handler=sqlite",
             f"--sqlite-url=file:{db_dir}/",
-            f"--listen-addr=127.0.0.1:{self.mongo_port}",
+            f"--listen-addr={self.host}:{self.mongo_port}",
             "--state-dir=-",
             "--debug-addr=-",
             "--telemetry=disable",
             "--log-level=warn",
         )
-        fdb.wait_ready(lambda: tcp_open(self.mongo_port), timeout=30, what="did not listen")
+        fdb.wait_ready(lambda: tcp_open(self.mongo_port, self.host), timeout=30, what="did not listen")
 
     def restart_ferretdb(self) -> None:
         """Stop and start FerretDB on the same port and data (for outage tests)."""
@@ -257,7 +306,7 @@ class LocalEnv:
                         "annotations": {"kwok.x-k8s.io/node": "fake"},
                         "labels": {"type": "kwok", "kubernetes.io/hostname": f"kwok-node-{i}"},
                     },
-                    "spec": {},
+                    "spec": {"taints": [FAKE_NODE_TAINT]} if self.real_node else {},
                 }
             )
         deadline = time.monotonic() + 60
@@ -341,13 +390,21 @@ class LocalEnv:
     def _write_state(self) -> None:
         state = {
             "pids": {p.name: p.pid for p in self.procs},
+            "startTimes": {p.name: proc_start_time(p.pid) for p in self.procs if p.pid},
             "kubeconfig": str(self.kubeconfig),
             "mongoUri": self.mongo_uri,
             "cleanup": [str(p) for p in getattr(self, "_cleanup_paths", [])],
+            "binDir": str(self.bin_dir),
+            "node": self.node_state.to_json() if self.node_state else None,
         }
         (self.workdir / "state.json").write_text(json.dumps(state, indent=2))
 
     def stop(self) -> None:
+        if self.node:
+            self.node.stop()
+        elif self.node_state:  # claimed the network, failed before the node started
+            teardown(self.node_state)
+        self.node = self.node_state = None
         for p in reversed(self.procs):
             p.stop()
         self.procs.clear()
@@ -363,20 +420,22 @@ def stop_detached(workdir: Path) -> bool:
     if not state_file.exists():
         return False
     state = json.loads(state_file.read_text())
-    for pid in reversed(list(state["pids"].values())):
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            continue
+    if state.get("node"):
+        teardown(NodeState(**state["node"]), bin_dir=Path(state["binDir"]))
+    starts = state.get("startTimes", {})
+
+    def ours(name: str, pid: int) -> bool:  # the same process, not a recycled pid
+        return proc_start_time(pid) is not None and proc_start_time(pid) == starts.get(name)
+
+    for name, pid in reversed(list(state["pids"].items())):
+        if ours(name, pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + 10
-    for pid in state["pids"].values():
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
+    for name, pid in state["pids"].items():
+        while time.monotonic() < deadline and ours(name, pid):
             time.sleep(0.1)
-        else:
+        if ours(name, pid):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
     for path in state.get("cleanup", []):

@@ -129,6 +129,17 @@ class Proc:
             self.popen.wait(grace)
 
 
-def tcp_open(port: int) -> bool:
-    with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+def tcp_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.create_connection((host, port), timeout=0.5):
         return True
+
+
+def proc_start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (/proc/<pid>/stat field 22), None when it is
+    gone: with the pid it identifies one process, so a recycled pid is never mistaken for ours."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name (field 2) may hold spaces and parentheses: count fields after its closing ")"
+    return int(stat.rsplit(")", 1)[1].split()[19])
