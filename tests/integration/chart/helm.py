@@ -28,6 +28,7 @@ EXPECTED_RULES = {
     ("batch", "jobs", "patch"),
     ("batch", "jobs", "delete"),
     ("", "pods", "list"),
+    ("", "pods", "watch"),  # scrape pods that cannot start (controller.on_pod_event)
     ("", "events", "create"),
 }
 # leaderElection.enabled: the Lease calls of controller/leader.py, in the release namespace
