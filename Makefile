@@ -64,7 +64,7 @@ test: venv testenv ## Lint, then run every test (unit, integration, e2e on a rea
 	$(MAKE) --no-print-directory lint
 	@# the e2e suite runs the image on a real node; where none can run it says why and is skipped
 	$(IMAGE_IF_NODE)
-	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
+	PYTEST=$(VENV)/bin/pytest bash hack/test.sh $(PYTEST_ARGS)
 
 .PHONY: test-unit
 test-unit: venv ## Run the unit tests only (no binaries needed).
