@@ -72,7 +72,11 @@ CLASSES: dict[str, tuple[FailureClass, ExitCode, str]] = {
         "SCOUTLY_TARGET_SPEC",
     ),
     "no-target": (lambda s: {"SCOUTLY_TARGET": ""}, ExitCode.BAD_INPUT, "no target"),
-    "invalid-settings": (lambda s: {"SCOUTLY_SCRAPE_RETRIES": "-1"}, ExitCode.BAD_INPUT, "scrape_retries"),
+    "invalid-settings": (
+        lambda s: {"SCOUTLY_SCRAPE_RETRIES": "-1"},
+        ExitCode.BAD_INPUT,
+        "SCOUTLY_SCRAPE_RETRIES",
+    ),
     "no-mongodb-uri": (lambda s: {}, ExitCode.BAD_INPUT, "SCOUTLY_MONGODB_URI"),
     "openai-key-refused": (
         lambda s: {**s["ok"], "OPENAI_API_KEY": "sk-wrong"},
