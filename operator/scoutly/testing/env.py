@@ -31,7 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 KCM_CONTROLLERS = (
     "job-controller,garbage-collector-controller,ttl-after-finished-controller,namespace-controller,"
     "cronjob-controller,serviceaccount-controller,serviceaccount-token-controller,deployment-controller,"
-    "replicaset-controller,root-ca-certificate-publisher-controller"
+    "replicaset-controller,clusterrole-aggregation-controller,root-ca-certificate-publisher-controller"
 )
 FAKE_NODE_TAINT = {"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}
 BINARIES = (
