@@ -6,6 +6,7 @@
 #   IMG                  image name (default localhost/scoutly-operator:dev)
 #   SCOUTLY_CACHE_DIR    cache root (default ~/.cache/scoutly); the archive is image/<name>.oci.tar there
 #   SCOUTLY_NODE_DIR     a running real node's directory (scoutly dev up --real-node): import into it too
+#   DOCKERFILE           the Dockerfile (default: the project's; the context is always the project root)
 set -euo pipefail
 IMG=${IMG:-localhost/scoutly-operator:dev}
 [[ $IMG == */* ]] || IMG="localhost/$IMG"   # containerd would read a bare name as docker.io/library/...
@@ -51,7 +52,7 @@ ca=${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}
 "${B[@]}" bud --quiet --pull-never --network host --isolation chroot --layers \
   --volume "$ca:/etc/ssl/certs/ca-certificates.crt:ro" \
   --build-arg PYTHON_VERSION=3.11 --build-arg REVISION="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
-  -t "$IMG" -f "$ROOT/Dockerfile" "$ROOT" >"$DIR/build.log" 2>&1 || { tail -30 "$DIR/build.log" >&2; die "buildah bud failed (log above)"; }
+  -t "$IMG" -f "${DOCKERFILE:-$ROOT/Dockerfile}" "$ROOT" >"$DIR/build.log" 2>&1 || { tail -30 "$DIR/build.log" >&2; die "buildah bud failed (log above)"; }
 built=$(date +%s)
 rm -f "$ARCHIVE.tmp"
 "${B[@]}" push --quiet "$IMG" "oci-archive:$ARCHIVE.tmp:$IMG" && mv "$ARCHIVE.tmp" "$ARCHIVE"

@@ -93,12 +93,15 @@ start=$(date +%s)
 
 step() { # step <component> <command...>: builds into $OUT; on failure names the component and shows the log tail
   local name=$1; shift
-  echo "testenv: building $name ..."
+  echo -n "testenv: building $name ... "
   OUT="$CACHE/testenv/$name/bin"
+  local t0=$SECONDS
   if ! ( "$@" ) >"$WORK/$name.log" 2>&1; then
+    echo
     tail -n 30 "$WORK/$name.log" >&2
     die "building $name failed (log above). Check Go module proxy access (GOPROXY=$(go env GOPROXY)) and disk space, then re-run 'make testenv'"
   fi
+  echo "$((SECONDS - t0))s"
 }
 
 k8s_wrapper() { # a module requiring k8s.io/kubernetes with each staging module pinned to its published v0.x

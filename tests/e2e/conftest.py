@@ -156,11 +156,33 @@ def _secret(cluster: Cluster, name: str, **data: str) -> None:
 @pytest.fixture(scope="session")
 def release(cluster: Cluster, world: World, mongo: AsyncDatabase[dict[str, Any]]) -> Iterator[str]:
     """The chart installed with the local image; its namespace holds the targets. Uninstalled at the end
-    (tests/e2e/test_zz_uninstall.py checks what that leaves)."""
+    (test_zz_helm_uninstall_keeps_the_crd_and_leaves_no_pods checks what that leaves)."""
     cluster.kubectl("create", "namespace", NAMESPACE, check=False)
     _secret(cluster, "scoutly-mongodb", uri=f"{cluster.mongo_uri.rstrip('/')}/{DATABASE}")
     _secret(cluster, "scoutly-openai", **{"api-key": API_KEY})
     repo, tag = cluster.image.rsplit(":", 1)
+    try:
+        _install(cluster, world, repo, tag)
+    except AssertionError as e:  # a broken image shows here first: say what its containers do
+        raise AssertionError(f"{e}\noperator pods: {_container_states(cluster)}") from None
+    yield NAMESPACE
+    installed = cluster.helm("list", "-n", NAMESPACE, "-q").split()
+    if RELEASE in installed:
+        cluster.helm("uninstall", RELEASE, "--namespace", NAMESPACE, "--wait")
+    cluster.kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)
+
+
+def _container_states(cluster: Cluster) -> list[tuple[str, Any]]:
+    out = cluster.kubectl("get", "pods", "-n", NAMESPACE, "-o", "json", check=False)
+    pods = json.loads(out)["items"] if out else []
+    return [
+        (p["metadata"]["name"], cs.get("state"))
+        for p in pods
+        for cs in p["status"].get("containerStatuses") or []
+    ]
+
+
+def _install(cluster: Cluster, world: World, repo: str, tag: str) -> None:
     cluster.helm(
         "upgrade", "--install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--wait", "--timeout", "3m",
         "--set", f"image.repository={repo}", "--set", f"image.tag={tag}", "--set", "image.pullPolicy=Never",
@@ -174,8 +196,3 @@ def release(cluster: Cluster, world: World, mongo: AsyncDatabase[dict[str, Any]]
             "scrape_allow_private_hosts": world.boards_url.split("//")[1].split(":")[0],
         }),
     )  # fmt: skip
-    yield NAMESPACE
-    installed = cluster.helm("list", "-n", NAMESPACE, "-q").split()
-    if RELEASE in installed:
-        cluster.helm("uninstall", RELEASE, "--namespace", NAMESPACE, "--wait")
-    cluster.kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)
