@@ -2,12 +2,52 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from scoutly.scheduling.policy import CooldownTiers, parse_duration
+from scoutly.scrape.settings import ScrapeSettings
+
+# Scrape settings the operator may not hand out through scrape_settings: the Job contract and the
+# secrets it sets itself (controller/jobs.py).
+SCRAPE_CONTRACT = frozenset(
+    {
+        "target",
+        "target_spec",
+        "target_spec_file",
+        "job_name",
+        "mongodb_uri",
+        "openai_api_key",
+        "openai_base_url",
+        "llm_model",
+        "termination_log",
+        "mongodb_database",
+    }
+)
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def scrape_env(raw: str) -> list[tuple[str, str]]:
+    """The scrape Job's environment for SCOUTLY_SCRAPE_SETTINGS: checked against ScrapeSettings (names and
+    values), so a typo fails the operator's start rather than every scrape."""
+    data = json.loads(raw or "{}")
+    if not isinstance(data, dict):
+        raise ValueError("must be a JSON object")
+    known = set(ScrapeSettings.model_fields) - SCRAPE_CONTRACT
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown scrape settings: {', '.join(unknown)} (docs/scrape.md lists them)")
+    ScrapeSettings.model_validate(data)  # the values, as the scrape will parse them (no env read)
+    return [
+        (f"SCOUTLY_{k.upper()}", json.dumps(v) if isinstance(v, bool) else str(v))
+        for k, v in sorted(data.items())
+    ]
 
 
 class OperatorSettings(BaseSettings):
@@ -54,6 +94,29 @@ class OperatorSettings(BaseSettings):
     scrape_cpu_request: str = Field("100m", description="Default CPU request of scrape containers.")
     scrape_memory_request: str = Field("256Mi", description="Default memory request of scrape containers.")
     scrape_memory_limit: str = Field("512Mi", description="Default memory limit of scrape containers.")
+    scrape_settings: str = Field(
+        "{}",
+        description="JSON object of scrape settings (docs/scrape.md, by field name) every scrape Job gets, "
+        'e.g. {"scrape_rate_per_host": 2, "scrape_allow_private_hosts": "10.1.2.3"}. Only the operator sets '
+        "them: a target's spec.jobTemplate.env cannot (docs/security.md).",
+    )
+    scrape_allowed_images: str = Field(
+        "",
+        description="Comma-separated image prefixes (each ending in /, : or @) a target's "
+        "spec.jobTemplate.image may start with; empty: only SCOUTLY_SCRAPE_IMAGE itself. A refused image "
+        "is an InvalidSpec condition on the target, and no Job.",
+    )
+    scrape_image_pull_secrets: str = Field(
+        "", description="Comma-separated Secret names (in each target namespace) for pulling scrape images."
+    )
+    scrape_node_selector: str = Field("{}", description="JSON object: nodeSelector of scrape pods.")
+    scrape_tolerations: str = Field("[]", description="JSON list: tolerations of scrape pods.")
+    scrape_priority_class_name: str = Field("", description="priorityClassName of scrape pods; empty: none.")
+    scrape_labels: str = Field(
+        "{}",
+        description="JSON object of labels on every scrape Job and pod (e.g. kueue.x-k8s.io/queue-name); a "
+        "target's spec.jobTemplate.labels win over these.",
+    )
     mongodb_secret_name: str = Field(
         "scoutly-mongodb", description="Secret holding the MongoDB URI for scrape pods."
     )
@@ -134,6 +197,50 @@ class OperatorSettings(BaseSettings):
     def _duration(cls, v: str) -> str:
         parse_duration(v)
         return v
+
+    @field_validator("scrape_settings")
+    @classmethod
+    def _scrape_settings(cls, v: str) -> str:
+        scrape_env(v)
+        return v
+
+    @field_validator("scrape_allowed_images")
+    @classmethod
+    def _image_prefixes(cls, v: str) -> str:
+        for prefix in _csv(v):
+            if prefix[-1] not in "/:@":
+                raise ValueError(
+                    f"image prefix {prefix!r} must end in /, : or @ (else it matches other repositories)"
+                )
+        return v
+
+    @field_validator("scrape_node_selector", "scrape_labels")
+    @classmethod
+    def _string_map(cls, v: str) -> str:
+        data = json.loads(v or "{}")
+        if not isinstance(data, dict) or not all(isinstance(x, str) for x in data.values()):
+            raise ValueError("must be a JSON object of strings")
+        return v
+
+    @field_validator("scrape_tolerations")
+    @classmethod
+    def _tolerations(cls, v: str) -> str:
+        data = json.loads(v or "[]")
+        if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
+            raise ValueError("must be a JSON list of tolerations")
+        return v
+
+    @property
+    def scrape_env(self) -> list[tuple[str, str]]:
+        return scrape_env(self.scrape_settings)
+
+    @property
+    def allowed_image_prefixes(self) -> list[str]:
+        return _csv(self.scrape_allowed_images)
+
+    @property
+    def image_pull_secrets(self) -> list[str]:
+        return _csv(self.scrape_image_pull_secrets)
 
     @property
     def tiers(self) -> CooldownTiers:

@@ -53,9 +53,19 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/* Namespaces the operator watches, one per line; empty with watchAllNamespaces (the whole cluster). */}}
+{{- define "scoutly-operator.watchNamespaces" -}}
+{{- if not .Values.watchAllNamespaces }}
+{{- range (.Values.watchNamespaces | default (list .Release.Namespace)) }}
+{{ . }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* Namespaces where ScrapeTargets live (scrape ServiceAccount, NetworkPolicy), one per line. */}}
 {{- define "scoutly-operator.targetNamespaces" -}}
-{{- $ns := .Values.targetNamespaces | default .Values.watchNamespaces | default (list .Release.Namespace) }}
+{{- $watched := ternary (list) .Values.watchNamespaces .Values.watchAllNamespaces }}
+{{- $ns := .Values.targetNamespaces | default $watched | default (list .Release.Namespace) }}
 {{- range $ns }}
 {{ . }}
 {{- end }}
@@ -112,4 +122,20 @@ server-side apply (a PATCH; when it creates a missing target the API server also
 - apiGroups: ["scoutly.io"]
   resources: ["scrapetargets"]
   verbs: ["list", "create", "patch"]
+{{- end }}
+
+{{/* Names of the scrape image's pull Secrets, comma-separated (SCOUTLY_SCRAPE_IMAGE_PULL_SECRETS). */}}
+{{- define "scoutly-operator.scrapePullSecrets" -}}
+{{- $names := list }}
+{{- range .Values.scrapeJobs.imagePullSecrets }}
+{{- $names = append $names .name }}
+{{- end }}
+{{- join "," $names }}
+{{- end }}
+
+{{/* IPv4 ranges scrape pods may not reach: blocked, cluster and API server ranges, and always link-local
+(169.254.0.0/16: the cloud metadata address). One list, without duplicates. */}}
+{{- define "scoutly-operator.excludedCidrs" -}}
+{{- $np := .Values.networkPolicy }}
+{{- concat ($np.blockedCidrs | default list) ($np.clusterCidrs | default list) ($np.apiServerCidrs | default list) (list "169.254.0.0/16") | uniq | toYaml }}
 {{- end }}

@@ -66,7 +66,9 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
         rest = {k: v for k, v in node.items() if k != "anyOf"}
         if len(options) == 1:
             return _structural({**options[0], **rest}, defs)
-        return _structural({**rest, "anyOf": options}, defs)
+        if sorted(o.get("type", "") for o in options) == ["integer", "string"]:
+            return _structural({**rest, "x-kubernetes-int-or-string": True}, defs)
+        return {**_structural(rest, defs), "anyOf": _structural(options, defs)}
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key in ("title", "$defs"):
@@ -96,8 +98,52 @@ def _schema(model: type[BaseModel]) -> JsonSchema:
     return schema
 
 
+# One rule per quantity field: int-or-string like core/v1 ResourceList, checked with the Kubernetes
+# quantity library (a Job with a malformed quantity would fail every create). Kubernetes reads "." as
+# zero; a digit is required here, so a typo is not a zero request.
+QUANTITY_SCHEMA: JsonSchema = {
+    "x-kubernetes-int-or-string": True,
+    "x-kubernetes-validations": [
+        {
+            "rule": "type(self) == int ? self >= 0 : self.matches('[0-9]') && isQuantity(self)"
+            " && !quantity(self).isLessThan(quantity('0'))",
+            "message": "must be a non-negative Kubernetes quantity with a digit, e.g. 100m, 0.5 or 512Mi",
+        }
+    ],
+}
+LABEL_RULES: list[dict[str, str]] = [
+    {
+        "rule": f"self.all(k, size(k) <= 317 && k.matches(r'{m.LABEL_KEY_CEL_PATTERN}'))",
+        "message": "spec.jobTemplate.labels keys must be valid label keys ([prefix/]name, name at most 63 "
+        "characters)",
+    },
+    {
+        "rule": "self.all(k, "
+        + " && ".join(f"!k.startsWith('{p}')" for p in m.RESERVED_LABEL_PREFIXES)
+        + " && "
+        + " && ".join(f"k != '{k}'" for k in m.RESERVED_LABEL_KEYS)
+        + ")",
+        "message": "spec.jobTemplate.labels may not set keys under scoutly.io/ or batch.kubernetes.io/, nor "
+        "job-name, controller-uid or app.kubernetes.io/managed-by: the operator and the Job controller own "
+        "them",
+    },
+]
+
+
+def _resources(resources: JsonSchema) -> None:
+    for side in ("requests", "limits"):
+        for field in ("cpu", "memory"):
+            node = resources["properties"][side]["properties"][field]
+            assert node.get("x-kubernetes-int-or-string"), node
+            node.update(copy.deepcopy(QUANTITY_SCHEMA))
+
+
 def spec_schema() -> JsonSchema:
     spec = _schema(m.ScrapeTargetSpec)
+    job_template = spec["properties"]["jobTemplate"]
+    _resources(job_template["properties"]["resources"])
+    labels = job_template["properties"]["labels"]
+    labels["x-kubernetes-validations"] = LABEL_RULES
     spec["x-kubernetes-validations"] = SPEC_RULES
     spec["properties"]["source"]["x-kubernetes-validations"] = SOURCE_RULES
     trackers = spec["properties"]["trackers"]

@@ -7,11 +7,12 @@ with the same models and reports instead of crashing.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 GROUP = "scoutly.io"
 VERSION = "v1alpha1"
@@ -30,10 +31,31 @@ LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
 SCRAPE_NOW_ANNOTATION = "scoutly.io/scrape-now"
 
 
+# Label keys the operator sets or the Job controller owns: a target may not set (or shadow) them.
+RESERVED_LABEL_PREFIXES = ("scoutly.io/", "batch.kubernetes.io/")
+RESERVED_LABEL_KEYS = ("job-name", "controller-uid", "app.kubernetes.io/managed-by")
+# A valid label key for CEL: optional DNS-subdomain prefix, then a name of at most 63 characters.
+LABEL_KEY_CEL_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+
+
+def label_key_error(key: str) -> str | None:
+    """Why `key` cannot be a label a target adds to its Job, or None."""
+    prefix, _, name = key.rpartition("/")
+    if not re.match(LABEL_KEY_PATTERN, key) or len(name) > 63 or len(prefix) > 253:
+        return f"{key!r} is not a valid label key ([prefix/]name, name at most 63 characters)"
+    if key in RESERVED_LABEL_KEYS or any(key.startswith(p) for p in RESERVED_LABEL_PREFIXES):
+        return (
+            f"{key!r} is reserved (scoutly.io/, batch.kubernetes.io/, job-name, controller-uid, managed-by)"
+        )
+    return None
+
+
 LabelValue = Annotated[str, Field(max_length=63, pattern=LABEL_VALUE_PATTERN)]
-# Keys are checked here, not in the CRD (a per-key CEL rule is costly): the controller reports a bad key
-# on the target (Failing condition + Event) instead of letting the Job creation fail.
-LabelKey = Annotated[str, Field(max_length=253, pattern=LABEL_KEY_PATTERN)]
+# Keys are checked by CEL in the CRD (api/crd.py) and again here for objects stored before it.
+LabelKey = Annotated[str, Field(max_length=317, pattern=LABEL_KEY_PATTERN)]
 
 
 class _Model(BaseModel):
@@ -82,9 +104,28 @@ class Tracker(_Model):
     rank: Annotated[int, Field(ge=0, le=100, description="The user's rank for this company, 0..100.")]
 
 
+# A Kubernetes resource quantity (k8s.io/apimachinery resource.Quantity), non-negative: "100m", "0.5",
+# "512Mi", "1e3", or a bare integer. The CRD checks it with CEL isQuantity() (api/crd.py).
+QUANTITY_PATTERN = r"^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?$"
+
+
+def _quantity(v: int | str | None) -> str | None:
+    if v is None:
+        return None
+    text = str(v)
+    if isinstance(v, bool) or (isinstance(v, int) and v < 0) or not re.match(QUANTITY_PATTERN, text):
+        raise ValueError(f"{text!r} is not a Kubernetes quantity (e.g. 100m, 0.5, 512Mi)")
+    return text
+
+
 class ResourceList(_Model):
-    cpu: str | None = Field(None, max_length=32, pattern=r"^[0-9.]+m?$")
-    memory: str | None = Field(None, max_length=32, pattern=r"^[0-9.]+([EPTGMK]i?|[eE][0-9]+|k)?$")
+    cpu: int | str | None = Field(None, description="CPU quantity, e.g. 100m or 1.")
+    memory: int | str | None = Field(None, description="Memory quantity, e.g. 512Mi.")
+
+    @field_validator("cpu", "memory")
+    @classmethod
+    def _check(cls, v: int | str | None) -> str | None:
+        return _quantity(v)
 
 
 class Resources(_Model):
@@ -92,11 +133,44 @@ class Resources(_Model):
     limits: ResourceList | None = None
 
 
-class EnvVar(_Model):
-    """A plain environment variable for the scrape container (secrets belong in the operator's settings)."""
+# What a target may put in the scrape container's environment: an allow-list, because the scrape's own
+# settings (SCOUTLY_*, OPENAI_*), proxies (*_PROXY), the interpreter (PYTHON*) and the loader (LD_*) are
+# all read from it. Everything that steers a scrape comes from the operator (docs/security.md).
+ENV_ALLOWED_PATTERN = r"^(TZ|LANG|LANGUAGE|LC_[A-Z]+)$"
+ENV_ALLOWED_MESSAGE = (
+    "may only be TZ, LANG, LANGUAGE or LC_*: the scrape's settings (SCOUTLY_*, OPENAI_*, *_PROXY, ...) "
+    "are the operator's (docs/security.md)"
+)
 
-    name: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+class EnvVar(_Model):
+    """A plain environment variable for the scrape container: only TZ, LANG, LANGUAGE and LC_*."""
+
+    name: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=128,
+            pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+            description="TZ, LANG, LANGUAGE or LC_*; every other name is refused.",
+            json_schema_extra={
+                "x-kubernetes-validations": [
+                    {
+                        "rule": f"self.matches('{ENV_ALLOWED_PATTERN}')",
+                        "message": f"spec.jobTemplate.env[].name {ENV_ALLOWED_MESSAGE}",
+                    }
+                ]
+            },
+        ),
+    ]
     value: Annotated[str, Field(max_length=4096)] = ""
+
+    @field_validator("name")
+    @classmethod
+    def _allowed(cls, v: str) -> str:
+        if not re.match(ENV_ALLOWED_PATTERN, v):
+            raise ValueError(f"{v!r} {ENV_ALLOWED_MESSAGE}")
+        return v
 
 
 class JobTemplate(_Model):
@@ -118,8 +192,18 @@ class JobTemplate(_Model):
     labels: dict[LabelKey, LabelValue] = Field(
         default_factory=dict,
         max_length=16,
-        description="Extra labels on the Job and its pod, e.g. kueue.x-k8s.io/queue-name.",
+        description="Extra labels on the Job and its pod, e.g. kueue.x-k8s.io/queue-name; keys under "
+        "scoutly.io/ and batch.kubernetes.io/ are refused.",
     )
+
+    @field_validator("labels")
+    @classmethod
+    def _label_keys(cls, v: dict[str, str]) -> dict[str, str]:
+        for key in v:
+            error = label_key_error(key)
+            if error:
+                raise ValueError(error)
+        return v
 
 
 class ScrapeTargetSpec(_Model):

@@ -33,6 +33,7 @@ from scoutly.controller.jobs import (
     JobPhase,
     JobView,
     build_job,
+    image_error,
     iso,
     job_view,
     parse_time,
@@ -102,6 +103,10 @@ class Controller:
         self.by_company = CompanyTargets()
         metrics.max_concurrent.set(settings.max_concurrent)
 
+    def _admit(self, spec: m.ScrapeTargetSpec) -> str | None:
+        """The operator's own policy on a valid spec (a refused image: InvalidSpec, and no Job)."""
+        return image_error(spec, self.settings)
+
     # -- feeding the queue --------------------------------------------------------------------------
     def _schedule(self, view: TargetView) -> None:
         if view.spec is None or view.deleting:
@@ -154,7 +159,7 @@ class Controller:
                 meta = body.get("metadata") or {}
                 key = f"{meta.get('namespace')}/{meta.get('name')}"
                 if key not in self.targets:
-                    view = target_view(body, None)
+                    view = target_view(body, None, self._admit)
                     self._adopt_known_jobs(view, jobs.pop(key, []))
                     self.targets[key] = view
                     self._index_company(view)
@@ -196,7 +201,7 @@ class Controller:
             return
         async with self._locks[key]:
             previous = self.targets.get(key)
-            view = target_view(body, previous)
+            view = target_view(body, previous, self._admit)
             if previous is None or previous.uid != view.uid:
                 view.jobs.update(self.orphan_jobs.pop(key, {}))
                 self._adopt_known_jobs(view, known_jobs)
@@ -299,7 +304,7 @@ class Controller:
             raise
         if body["metadata"].get("uid") != job.target_uid:
             return None
-        view = target_view(body, None)
+        view = target_view(body, None, self._admit)
         view.jobs.update(self.orphan_jobs.pop(job.target, {}))
         self._seed_last_scrape(view)
         self.targets[job.target] = view

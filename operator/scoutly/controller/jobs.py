@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -10,6 +11,7 @@ from typing import Any
 
 from scoutly.api import models as m
 from scoutly.config import OperatorSettings
+from scoutly.scheduling.due import shorten
 
 LABEL_TARGET = "scoutly.io/target"  # the target's name (namespace is the Job's own)
 LABEL_TARGET_UID = "scoutly.io/target-uid"
@@ -17,6 +19,9 @@ LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "scoutly-operator"
 ANN_SCHEDULED = "scoutly.io/scheduled-timestamp"  # like batch.kubernetes.io/cronjob-scheduled-timestamp
 ANN_MANUAL = "scoutly.io/manual-trigger"
+ANN_TARGET_SPEC = "scoutly.io/target-spec"  # the scrape's input, mounted as a file (downward API)
+SPEC_DIR = "/etc/scoutly/target"
+SPEC_FILE = "spec.json"
 FINALIZER = "scoutly.io/record-outcome"
 CONTAINER = "scrape"
 TERMINATION_LOG = "/dev/termination-log"
@@ -48,8 +53,9 @@ def build_job(
     """The Job manifest. Secrets reach the pod only as secretKeyRef; the pod gets no API token."""
     tmpl = spec.jobTemplate or m.JobTemplate()
     labels = {
+        **json.loads(settings.scrape_labels or "{}"),
         **tmpl.labels,
-        LABEL_TARGET: target_name[:63],
+        LABEL_TARGET: target_label(target_name),
         LABEL_TARGET_UID: target_uid,
         LABEL_MANAGED_BY: MANAGED_BY,
     }
@@ -60,9 +66,12 @@ def build_job(
     target_spec = spec.model_dump(
         mode="json", exclude_none=True, include={"company", "companyId", "source", "trackers"}
     )
+    # The spec reaches the pod as a file (downward API of a pod annotation), not as one env string: a
+    # thousand trackers exceed the 128 KiB Linux allows one (MAX_ARG_STRLEN) and the pod could not start.
+    pod_annotations[ANN_TARGET_SPEC] = json.dumps(target_spec, separators=(",", ":"))
     env: list[dict[str, Any]] = [
         {"name": "SCOUTLY_TARGET", "value": f"{namespace}/{target_name}"},
-        {"name": "SCOUTLY_TARGET_SPEC", "value": json.dumps(target_spec, separators=(",", ":"))},
+        {"name": "SCOUTLY_TARGET_SPEC_FILE", "value": f"{SPEC_DIR}/{SPEC_FILE}"},
         {"name": "SCOUTLY_JOB_NAME", "value": name},
         {
             "name": "SCOUTLY_MONGODB_URI",
@@ -70,6 +79,7 @@ def build_job(
                 "secretKeyRef": {"name": settings.mongodb_secret_name, "key": settings.mongodb_secret_key}
             },
         },
+        {"name": "SCOUTLY_MONGODB_DATABASE", "value": settings.mongodb_database},
         {"name": "SCOUTLY_LLM_MODEL", "value": settings.llm_model},
     ]
     if settings.openai_secret_name:
@@ -87,8 +97,14 @@ def build_job(
         )
     if settings.openai_base_url:
         env.append({"name": "OPENAI_BASE_URL", "value": settings.openai_base_url})
-    reserved = {e["name"] for e in env}
-    env += [{"name": e.name, "value": e.value} for e in tmpl.env if e.name not in reserved]
+    env += [{"name": k, "value": v} for k, v in settings.scrape_env]
+    # the CRD admits only TZ, LANG, LANGUAGE and LC_* (api/models.py); the filter is a second fence
+    reserved = {e["name"].upper() for e in env}
+    env += [
+        {"name": e.name, "value": e.value}
+        for e in tmpl.env
+        if e.name.upper() not in reserved and re.match(m.ENV_ALLOWED_PATTERN, e.name)
+    ]
 
     res = tmpl.resources
     requests = {"cpu": settings.scrape_cpu_request, "memory": settings.scrape_memory_request}
@@ -107,7 +123,10 @@ def build_job(
         "resources": {"requests": requests, "limits": limits},
         "terminationMessagePath": TERMINATION_LOG,
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - the read-only root fs needs a scratch dir
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - the read-only root fs needs a scratch dir
+            {"name": "target", "mountPath": SPEC_DIR, "readOnly": True},
+        ],
         "securityContext": {
             "runAsNonRoot": True,
             "runAsUser": 65532,
@@ -167,11 +186,64 @@ def build_job(
                         "fsGroup": 65532,
                     },
                     "containers": [container],
-                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+                    "volumes": [
+                        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                        {
+                            "name": "target",
+                            "downwardAPI": {
+                                "items": [
+                                    {
+                                        "path": SPEC_FILE,
+                                        "fieldRef": {
+                                            "fieldPath": f"metadata.annotations['{ANN_TARGET_SPEC}']"
+                                        },
+                                    }
+                                ]
+                            },
+                        },
+                    ],
+                    **_placement(settings),
                 },
             },
         },
     }
+
+
+def target_label(target_name: str) -> str:
+    """The scoutly.io/target label: the name, hash-shortened like Job names when it is over 63
+    characters (a plain cut can end in - or ., an invalid label that fails every Job create)."""
+    return shorten(target_name, 63)
+
+
+def _placement(settings: OperatorSettings) -> dict[str, Any]:
+    """Where and how scrape pods run, from the operator's settings only (never from a target)."""
+    out: dict[str, Any] = {}
+    if settings.image_pull_secrets:
+        out["imagePullSecrets"] = [{"name": n} for n in settings.image_pull_secrets]
+    node_selector = json.loads(settings.scrape_node_selector or "{}")
+    if node_selector:
+        out["nodeSelector"] = node_selector
+    tolerations = json.loads(settings.scrape_tolerations or "[]")
+    if tolerations:
+        out["tolerations"] = tolerations
+    if settings.scrape_priority_class_name:
+        out["priorityClassName"] = settings.scrape_priority_class_name
+    return out
+
+
+def image_error(spec: m.ScrapeTargetSpec, settings: OperatorSettings) -> str | None:
+    """Why the target's own image may not run, or None. A target's image would run with the MongoDB URI
+    and the API key mounted: only the operator's image, or the prefixes its settings allow."""
+    image = spec.jobTemplate.image if spec.jobTemplate else None
+    if image is None or image == settings.scrape_image:
+        return None
+    if any(image.startswith(p) for p in settings.allowed_image_prefixes):
+        return None
+    allowed = ", ".join(settings.allowed_image_prefixes) or settings.scrape_image
+    return (
+        f"spec.jobTemplate.image: {image!r} is not allowed by the operator (allowed: {allowed}; "
+        "SCOUTLY_SCRAPE_ALLOWED_IMAGES)"
+    )
 
 
 @dataclass

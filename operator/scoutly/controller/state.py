@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -117,8 +118,13 @@ def _normal_time(value: Any) -> str | None:
     return t.isoformat() if t is not None else None
 
 
-def target_view(body: dict[str, Any], previous: TargetView | None) -> TargetView:
-    """Build the view of a ScrapeTarget event. The status we wrote ourselves wins over an older echo."""
+def target_view(
+    body: dict[str, Any],
+    previous: TargetView | None,
+    admit: Callable[[m.ScrapeTargetSpec], str | None] | None = None,
+) -> TargetView:
+    """Build the view of a ScrapeTarget event. The status we wrote ourselves wins over an older echo.
+    `admit` says why a valid spec may still not run here (the operator's own policy), or None."""
     meta = body.get("metadata") or {}
     generation = int(meta.get("generation") or 0)
     same_object = previous is not None and previous.uid == meta.get("uid")
@@ -136,6 +142,9 @@ def target_view(body: dict[str, Any], previous: TargetView | None) -> TargetView
             error = f"spec.{loc}: {first['msg']}" + (
                 f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
             )
+        if spec is not None and admit is not None:
+            error = admit(spec)
+            spec = None if error else spec
     keep = same_object and previous is not None
     body_status = dict(body.get("status") or {})
     status = previous.status if keep and previous is not None else body_status

@@ -81,9 +81,14 @@ def job_name(*, target: str, slot: datetime | None = None, manual_token: str | N
         suffix = str(int(slot.timestamp()))  # seconds: cooldowns may be shorter than a minute
     else:
         raise ValueError("job_name needs a slot or a manual token")
-    room = JOB_NAME_MAX - len(suffix) - 1
-    base = target
-    if len(base) > room:
-        digest = hashlib.sha256(target.encode()).hexdigest()[:6]
-        base = f"{target[: room - 7].rstrip('-.')}-{digest}"
-    return f"{base}-{suffix}"
+    return f"{shorten(target, JOB_NAME_MAX - len(suffix) - 1)}-{suffix}"
+
+
+def shorten(name: str, limit: int) -> str:
+    """`name` when it fits in `limit` characters, else its head and a hash of the whole name: distinct
+    names stay distinct, and the result starts and ends alphanumeric (a valid label value and DNS label
+    part whenever `name` is a valid object name)."""
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:6]
+    return f"{name[: limit - 7].rstrip('-.')}-{digest}"

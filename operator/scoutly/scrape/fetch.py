@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,8 +16,9 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import httpx
 from aiolimiter import AsyncLimiter
 
-from scoutly.scrape.netguard import AllowList, BlockedAddress, Resolver, resolve_checked, system_resolver
+from scoutly.scrape.netguard import AllowList, BlockedAddress, Resolver, system_resolver
 from scoutly.scrape.robots import Robots, RobotsUnavailable
+from scoutly.scrape.transport import GuardedTransport
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
@@ -27,11 +29,12 @@ Clock = Callable[[], datetime]
 class FetchError(Exception):
     """A request that gave no usable answer; `status` is the last HTTP status, if any."""
 
-    def __init__(self, url: str, reason: str, status: int | None = None) -> None:
+    def __init__(self, url: str, reason: str, status: int | None = None, *, blocked: bool = False) -> None:
         super().__init__(f"{reason} ({_short(url)})")
         self.url = url
         self.reason = reason
         self.status = status
+        self.blocked = blocked  # the SSRF guard refused it (never reported as robots.txt or retried)
 
 
 def _short(url: str) -> str:
@@ -138,6 +141,7 @@ class Fetcher:
     sleep: Sleep = asyncio.sleep
     clock: Clock = lambda: datetime.now(UTC)
     transport: httpx.AsyncBaseTransport | None = None
+    verify: ssl.SSLContext | bool = True  # tests pass their own CA
 
     def __post_init__(self) -> None:
         self._allow = AllowList.parse(self.config.allow_private)
@@ -145,7 +149,8 @@ class Fetcher:
             timeout=self.config.timeout,
             follow_redirects=False,  # every hop is checked here
             headers={"User-Agent": self.config.user_agent, "Accept-Encoding": "gzip, deflate"},
-            transport=self.transport,
+            transport=self.transport
+            or GuardedTransport(allow=self._allow, resolver=self.resolver, verify=self.verify),
             trust_env=False,  # a proxy would bypass the address check
         )
         self._hosts: dict[str, _Host] = {}
@@ -165,16 +170,29 @@ class Fetcher:
     ) -> Response:
         """GET `url`; `html=True` marks a web page (robots.txt applies), not a public API. With
         `validators` the request is conditional and a 304 (`Response.not_modified`, no body) is an answer."""
-        if html and self.config.respect_robots and not await self._robots.allowed(url):
-            raise FetchError(url, "disallowed by robots.txt")
+        robots = html and self.config.respect_robots
         if not validators:
-            return await self._request("GET", url, headers=headers)
+            return await self._request("GET", url, headers=headers, robots=robots)
         return await self._request(
             "GET",
             url,
             headers={**(headers or {}), **validators.headers()},
             accept_status=lambda s: 200 <= s < 300 or s == 304,
+            robots=robots,
         )
+
+    async def _check_robots(self, url: str) -> None:
+        """robots.txt of `url`'s origin allows it, else FetchError. A refused robots.txt fetch (a private
+        or metadata address) is that refusal, not a robots.txt verdict."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise FetchError(url, "refused: not an http(s) URL", blocked=True)
+        try:
+            allowed = await self._robots.allowed(url)
+        except FetchError as e:
+            raise FetchError(url, e.reason, e.status, blocked=e.blocked) from e
+        if not allowed:
+            raise FetchError(url, "disallowed by robots.txt")
 
     async def post_json(self, url: str, body: Any) -> Response:
         return await self._request(
@@ -185,6 +203,8 @@ class Fetcher:
         try:
             r = await self._request("GET", url, accept_status=lambda s: True)
         except FetchError as e:
+            if e.blocked:
+                raise  # the guard's refusal, reported as such by _check_robots
             raise RobotsUnavailable(str(e)) from e
         return r.status, r.body
 
@@ -196,11 +216,12 @@ class Fetcher:
         content: bytes | None = None,
         headers: dict[str, str] | None = None,
         accept_status: Callable[[int], bool] = lambda s: 200 <= s < 300,
+        robots: bool = False,
     ) -> Response:
         attempt = 0
         while True:
             try:
-                resp = await self._follow(method, url, content, headers or {})
+                resp = await self._follow(method, url, content, headers or {}, robots)
             except httpx.TransportError as e:
                 if attempt >= self.config.retries:
                     raise FetchError(url, f"{type(e).__name__}: {str(e)[:120] or 'transport error'}") from e
@@ -225,9 +246,11 @@ class Fetcher:
             return resp
 
     async def _follow(
-        self, method: str, url: str, content: bytes | None, headers: dict[str, str]
+        self, method: str, url: str, content: bytes | None, headers: dict[str, str], robots: bool
     ) -> Response:
         for _ in range(self.config.max_redirects + 1):
+            if robots:  # every hop: a redirect may lead to a path (or origin) robots.txt disallows
+                await self._check_robots(url)
             resp = await self._send(method, url, content, headers)
             location = resp.headers.get("location")
             if resp.status not in REDIRECT_STATUS or not location:
@@ -251,24 +274,22 @@ class Fetcher:
     async def _send(self, method: str, url: str, content: bytes | None, headers: dict[str, str]) -> Response:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise FetchError(url, "refused: not an http(s) URL")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+            raise FetchError(url, "refused: not an http(s) URL", blocked=True)
+        # the address is checked when the connection is made (scrape/transport.py), not here: a check
+        # apart from the connect is one DNS answer away from a different address
         try:
-            ip = await resolve_checked(parts.hostname, port, self._allow, self.resolver)
-        except BlockedAddress as e:
-            raise FetchError(url, f"refused: {e}") from e
-        # connect to the checked address (no second DNS answer), keep Host and TLS name
-        ip_host = f"[{ip}]" if ip.version == 6 else str(ip)
-        target = urlunsplit((parts.scheme, f"{ip_host}:{port}", parts.path or "/", parts.query, ""))
-        host_header = parts.netloc.rsplit("@", 1)[-1]
-        ext = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
-        req = self._client.build_request(
-            method, target, content=content, headers={**headers, "Host": host_header}, extensions=ext
-        )
+            req = self._client.build_request(
+                method, urlunsplit(parts._replace(fragment="")), content=content, headers=headers
+            )
+        except httpx.InvalidURL as e:  # e.g. an octal 0177.0.0.1, which some resolvers read as 127.0.0.1
+            raise FetchError(url, f"refused: invalid URL: {e}", blocked=True) from e
         host = self._host(parts.netloc)
         async with host.slots, host.limiter:
             self.requests += 1
-            resp = await self._client.send(req, stream=True)
+            try:
+                resp = await self._client.send(req, stream=True)
+            except BlockedAddress as e:
+                raise FetchError(url, f"refused: {e}", blocked=True) from e
             try:
                 declared = resp.headers.get("content-length")
                 if declared and declared.isdigit() and int(declared) > self.config.max_bytes:

@@ -44,15 +44,39 @@ class AllowList:
         return host in self.names or any(ip in n for n in self.networks)
 
 
-def _normalise(ip: IPAddress) -> IPAddress:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))  # RFC 6052, 8215
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries to an IPv4 host, if any: IPv4-mapped (::ffff:a.b.c.d),
+    IPv4-compatible (::a.b.c.d, deprecated but still routed by some stacks), NAT64 (64:ff9b::a.b.c.d),
+    6to4 (2002:AABB:CCDD::) and Teredo (the client's address). A gateway turns each into a connection to
+    that IPv4 address, so each is judged as that address."""
+    if ip.ipv4_mapped is not None:
         return ip.ipv4_mapped
-    return ip
+    if any(ip in n for n in NAT64):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    if int(ip) >> 32 == 0 and int(ip) > 1:  # ::a.b.c.d (not :: and ::1, which are IPv6's own)
+        return ipaddress.IPv4Address(int(ip))
+    return None
 
 
 def check_address(host: str, address: str, allow: AllowList) -> IPAddress:
     """The address if a scrape may connect to it; BlockedAddress with the reason otherwise."""
-    ip = _normalise(ipaddress.ip_address(address.split("%")[0]))
+    ip: IPAddress = ipaddress.ip_address(address.split("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address) and (inner := embedded_ipv4(ip)) is not None:
+        try:
+            check_address(host, str(inner), allow)
+        except BlockedAddress as e:
+            raise BlockedAddress(f"{e} (embedded in {ip})") from None
+        if ip.ipv4_mapped is not None:
+            return ip.ipv4_mapped  # connect over IPv4: the same host
+        if allow.covers(host, ip) or allow.covers(host, inner) or inner.is_global:
+            return ip
     if ip in METADATA_ADDRESSES:
         raise BlockedAddress(f"{host} resolves to the metadata endpoint {ip}")
     if ip.is_global or allow.covers(host, ip):

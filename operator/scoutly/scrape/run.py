@@ -67,8 +67,14 @@ def load_inputs(settings: ScrapeSettings, target_arg: str | None) -> Inputs:
     target = target_arg or settings.target
     if not target or target.count("/") != 1:
         raise RunFailed("no target: pass --target <namespace>/<name> or set SCOUTLY_TARGET")
+    raw = settings.target_spec
+    if settings.target_spec_file:
+        try:
+            raw = Path(settings.target_spec_file).read_text()
+        except OSError as e:
+            raise RunFailed(f"cannot read SCOUTLY_TARGET_SPEC_FILE: {e}") from e
     try:
-        spec = TargetSpec.model_validate_json(settings.target_spec)
+        spec = TargetSpec.model_validate_json(raw)
     except ValidationError as e:
         err = e.errors()[0]
         raise RunFailed(f"invalid SCOUTLY_TARGET_SPEC: {'.'.join(map(str, err['loc']))}: {err['msg']}") from e

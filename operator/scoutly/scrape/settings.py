@@ -6,9 +6,10 @@ Every field is documented here and in docs/scrape.md.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasGenerator, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 SOURCE_TYPES = (
     "greenhouse",
@@ -24,16 +25,47 @@ SOURCE_TYPES = (
 )
 
 
+class _UpperCaseEnv(EnvSettingsSource):
+    """The process environment, upper-case names only: with `populate_by_name` pydantic-settings would
+    also read a field's own name (`openai_api_key`, `llm_model`) from the environment."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {k: v for k, v in super()._load_env_vars().items() if k.isupper()}
+
+
 class ScrapeSettings(BaseSettings):
     """Settings of one scrape run; the controller fills them from the Job's environment."""
 
-    model_config = SettingsConfigDict(env_prefix="SCOUTLY_", extra="ignore", populate_by_name=True)
+    # Case-sensitive and upper-case only: `openai_base_url` or `scoutly_llm_model` in the environment are
+    # not these settings (a lower-case name must never shadow the operator's OPENAI_BASE_URL).
+    model_config = SettingsConfigDict(
+        extra="ignore",
+        case_sensitive=True,
+        populate_by_name=True,
+        alias_generator=AliasGenerator(validation_alias=lambda field: f"SCOUTLY_{field.upper()}"),
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, _UpperCaseEnv(settings_cls)
 
     # -- the Job contract (docs/architecture.md) --------------------------------------------------
     target: str = Field("", description="`<namespace>/<name>` of the ScrapeTarget (or --target).")
     target_spec: str = Field(
         "{}",
         description="The target's spec as JSON: company, companyId, source {url, type?, board?}, trackers.",
+    )
+    target_spec_file: str = Field(
+        "",
+        description="A file holding that JSON instead (the operator mounts it from a pod annotation: a "
+        "thousand trackers exceed the 128 KiB one environment variable may hold); wins over TARGET_SPEC.",
     )
     job_name: str = Field(
         "", description="The Job's name: key of its `jobqueues` document; empty: none written."
@@ -112,12 +144,12 @@ class ScrapeSettings(BaseSettings):
     # -- matching -----------------------------------------------------------------------------------
     openai_api_key: SecretStr | None = Field(
         None,
-        validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key"),
+        validation_alias="OPENAI_API_KEY",
         description="OpenAI API key (from a Secret). Unset: the LLM step is skipped, prefilter scores are stored.",
     )
     openai_base_url: str | None = Field(
         None,
-        validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url"),
+        validation_alias="OPENAI_BASE_URL",
         description="OpenAI-compatible endpoint; unset: api.openai.com.",
     )
     llm_model: str = Field("gpt-4o-mini", description="Chat model used for matching.")

@@ -28,7 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 KCM_CONTROLLERS = (
     "job-controller,garbage-collector-controller,ttl-after-finished-controller,namespace-controller,"
     "cronjob-controller,serviceaccount-controller,serviceaccount-token-controller,deployment-controller,"
-    "replicaset-controller"
+    "replicaset-controller,clusterrole-aggregation-controller"
 )
 BINARIES = (
     "etcd",

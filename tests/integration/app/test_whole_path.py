@@ -22,7 +22,7 @@ from aiohttp import web
 from pymongo.asynchronous.database import AsyncDatabase
 
 from scoutly.api import models as m
-from scoutly.controller.jobs import parse_time
+from scoutly.controller.jobs import ANN_TARGET_SPEC, SPEC_DIR, SPEC_FILE, parse_time
 from scoutly.kube.client import KubeClient, ns_path
 from scoutly.scrape.run import run as run_scrape
 from scoutly.scrape.run import termination_text
@@ -129,9 +129,13 @@ def scrape_settings(
     """The scrape's settings from the Job's own container environment (what the pod would get), plus
     where this test's fakes are."""
     env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    # the spec file the downward API would mount from the pod annotation
+    spec_file = tmp / f"{env['SCOUTLY_JOB_NAME']}.spec.json"
+    spec_file.write_text(job["spec"]["template"]["metadata"]["annotations"][ANN_TARGET_SPEC])
+    assert env["SCOUTLY_TARGET_SPEC_FILE"] == f"{SPEC_DIR}/{SPEC_FILE}"
     return ScrapeSettings(
         target=env["SCOUTLY_TARGET"],
-        target_spec=env["SCOUTLY_TARGET_SPEC"],
+        target_spec_file=str(spec_file),
         job_name=env["SCOUTLY_JOB_NAME"],
         llm_model=env["SCOUTLY_LLM_MODEL"],
         mongodb_uri=mongo_uri,

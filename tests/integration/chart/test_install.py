@@ -40,10 +40,20 @@ async def test_install_creates_crd_rbac_and_deployment(
         assert sa["metadata"]["labels"]["app.kubernetes.io/instance"] == rel
         scrape = await kube.get(ns_path("v1", namespace, "serviceaccounts", "scoutly-scrape"))
         assert scrape["automountServiceAccountToken"] is False
-        role = await kube.get(f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{full}")
+        # namespace-scoped by default: a Role and RoleBinding in the release namespace, no cluster binding
+        role = await kube.get(ns_path("rbac.authorization.k8s.io/v1", namespace, "roles", full))
         assert role["rules"]
-        binding = await kube.get(f"/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/{full}")
+        binding = await kube.get(ns_path("rbac.authorization.k8s.io/v1", namespace, "rolebindings", full))
         assert binding["subjects"][0] == {"kind": "ServiceAccount", "name": full, "namespace": namespace}
+        with pytest.raises(ApiError) as no_cluster_binding:
+            await kube.get(f"/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/{full}")
+        assert no_cluster_binding.value.not_found
+        for people in ("scoutly-view", "scoutly-edit"):
+            await kube.get(f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{people}")
+        policy = await kube.get(
+            ns_path("networking.k8s.io/v1", namespace, "networkpolicies", f"{full}-scrape")
+        )
+        assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
         dep = await kube.get(ns_path("apps/v1", namespace, "deployments", full))
         assert dep["spec"]["template"]["spec"]["serviceAccountName"] == full
         await kube.get(ns_path("v1", namespace, "services", f"{full}-metrics"))
@@ -121,6 +131,10 @@ async def test_upgrade_from_previous_chart_keeps_crd_and_targets_and_uninstall_k
     # crds.keep: the CRD and the targets outlive the release; the release's own objects are gone
     assert (await kube.get(CRD_PATH))["metadata"]["uid"] == uid
     assert (await get_target(kube, namespace, "acme"))["spec"]["company"] == "Acme"
-    with pytest.raises(ApiError) as gone:
-        await kube.get(f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{rel}-scoutly-operator")
-    assert gone.value.not_found
+    for path in (
+        ns_path("rbac.authorization.k8s.io/v1", namespace, "roles", f"{rel}-scoutly-operator"),
+        "/apis/rbac.authorization.k8s.io/v1/clusterroles/scoutly-edit",
+    ):
+        with pytest.raises(ApiError) as gone:
+            await kube.get(path)
+        assert gone.value.not_found

@@ -69,7 +69,7 @@ async def _allowed(
     return bool(review["status"]["allowed"])
 
 
-@pytest.mark.parametrize("mode", ["cluster-role", "watch-namespace"])
+@pytest.mark.parametrize("mode", ["default", "watch-namespace", "cluster-wide"])
 async def test_operator_completes_the_scenario_with_exactly_the_charts_rbac(
     mode: str,
     local_env: LocalEnv,
@@ -85,6 +85,8 @@ async def test_operator_completes_the_scenario_with_exactly_the_charts_rbac(
     args = ["--set", "crds.enabled=false", "--set", "grafanaDashboard.enabled=false"]
     if mode == "watch-namespace":
         args += ["--set", f"watchNamespaces={{{namespace}}}"]
+    if mode == "cluster-wide":
+        args += ["--set", "watchAllNamespaces=true"]
     install(local_env, rel, namespace, *args)
     try:
         sa = f"{rel}-scoutly-operator"
@@ -103,8 +105,10 @@ async def test_operator_completes_the_scenario_with_exactly_the_charts_rbac(
             assert not await _allowed(as_sa, namespace, "", "secrets", "list")
             assert not await _allowed(as_sa, namespace, "scoutly.io", "scrapetargets", "update")
             assert not await _allowed(as_sa, namespace, "", "pods", "get")
-            if mode == "watch-namespace":
+            if mode != "cluster-wide":  # the default is namespace-scoped: nothing elsewhere
                 assert not await _allowed(as_sa, "default", "batch", "jobs", "list")
+                assert not await _allowed(as_sa, "default", "batch", "jobs", "create")
+                assert not await _allowed(as_sa, "default", "", "pods", "list")
             with pytest.raises(ApiError) as denied:
                 await as_sa.get(ns_path("v1", namespace, "secrets"))
             assert denied.value.status == 403
@@ -112,7 +116,7 @@ async def test_operator_completes_the_scenario_with_exactly_the_charts_rbac(
         port = _free_port()
         await start_operator(
             kubeconfig=str(kubeconfig),
-            namespaces=namespace if mode == "watch-namespace" else "",
+            namespaces="" if mode == "cluster-wide" else namespace,
             metrics_port=port,
             successful_jobs_history_limit=1,
             extra_pod_annotations=json.dumps(

@@ -37,6 +37,8 @@ def test_ci_values_exist() -> None:
         "external-crds-values.yaml",
         "ha-values.yaml",
         "sync-values.yaml",
+        "cluster-wide-values.yaml",
+        "scrape-jobs-values.yaml",
     }
 
 
@@ -53,10 +55,30 @@ def test_lint_and_template(values: Path | None) -> None:
         assert d["metadata"]["labels"]["app.kubernetes.io/part-of"] == "scoutly", d["kind"]
 
 
-def test_rbac_is_exactly_what_the_code_uses_in_both_modes() -> None:
-    cluster = render()
-    (role,) = by_kind(cluster, "ClusterRole")
+def _operator_cluster_roles(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in by_kind(docs, "ClusterRole") if r["metadata"]["name"] not in AGGREGATED]
+
+
+def test_rbac_is_exactly_what_the_code_uses_in_every_mode() -> None:
+    # the default: namespace-scoped, a Role in the release namespace, nothing cluster-wide
+    default = render()
+    assert not _operator_cluster_roles(default) and not by_kind(default, "ClusterRoleBinding")
+    (own,) = by_kind(default, "Role")
+    assert own["metadata"]["namespace"] == "scoutly-system" and rule_set(own["rules"]) == EXPECTED_RULES
+    (own_binding,) = by_kind(default, "RoleBinding")
+    assert own_binding["metadata"]["namespace"] == "scoutly-system"
+    assert own_binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": own["metadata"]["name"]
+    }  # fmt: skip
+    (dep,) = by_kind(default, "Deployment")
+    assert _env(dep)["SCOUTLY_NAMESPACES"]["value"] == "scoutly-system"
+
+    # cluster-wide: only as an explicit opt-in
+    cluster = render("--set", "watchAllNamespaces=true", "--set", "watchNamespaces={ignored}")
+    (role,) = _operator_cluster_roles(cluster)
     assert rule_set(role["rules"]) == EXPECTED_RULES
+    (dep,) = by_kind(cluster, "Deployment")
+    assert "SCOUTLY_NAMESPACES" not in _env(dep)
     (binding,) = by_kind(cluster, "ClusterRoleBinding")
     (sa,) = [
         s for s in by_kind(cluster, "ServiceAccount") if s["metadata"]["name"] == "scoutly-scoutly-operator"
@@ -68,7 +90,7 @@ def test_rbac_is_exactly_what_the_code_uses_in_both_modes() -> None:
     assert not by_kind(cluster, "Role")
 
     ns = render("--set", "watchNamespaces={team-a,team-b}")
-    assert not by_kind(ns, "ClusterRole") and not by_kind(ns, "ClusterRoleBinding")
+    assert not _operator_cluster_roles(ns) and not by_kind(ns, "ClusterRoleBinding")
     roles = by_kind(ns, "Role")
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
     for r in roles:
@@ -91,6 +113,32 @@ def test_rbac_is_exactly_what_the_code_uses_in_both_modes() -> None:
         assert not {verb for *_, verb in flat} & {"escalate", "bind", "impersonate", "deletecollection"}
 
 
+AGGREGATED = {"scoutly-view", "scoutly-edit"}
+
+
+def test_aggregated_roles_for_people_grant_targets_and_nothing_else() -> None:
+    roles = {r["metadata"]["name"]: r for r in by_kind(render(), "ClusterRole")}
+    view, edit = roles["scoutly-view"], roles["scoutly-edit"]
+    assert rule_set(view["rules"]) == {
+        ("scoutly.io", res, verb)
+        for res in ("scrapetargets", "scrapetargets/status")
+        for verb in ("get", "list", "watch")
+    }
+    assert rule_set(edit["rules"]) == {
+        ("scoutly.io", "scrapetargets", verb)
+        for verb in ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
+    } | {("scoutly.io", "scrapetargets/status", verb) for verb in ("get", "list", "watch")}
+    agg = "rbac.authorization.k8s.io/aggregate-to-"
+    assert {k for k, v in view["metadata"]["labels"].items() if k.startswith(agg) and v == "true"} == {
+        f"{agg}view", f"{agg}edit", f"{agg}admin"
+    }  # fmt: skip
+    assert {k for k, v in edit["metadata"]["labels"].items() if k.startswith(agg) and v == "true"} == {
+        f"{agg}edit", f"{agg}admin"
+    }  # fmt: skip
+    off = render("--set", "rbac.aggregatedRoles=false")
+    assert not AGGREGATED & {r["metadata"]["name"] for r in by_kind(off, "ClusterRole")}
+
+
 def _env(dep: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {e["name"]: e for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
 
@@ -109,7 +157,8 @@ def test_leader_election_off_by_default() -> None:
     assert dep["spec"]["replicas"] == 1 and dep["spec"]["strategy"] == {"type": "Recreate"}
     env = _env(dep)
     assert not {"SCOUTLY_LEADER_ELECTION", "POD_NAME", "POD_NAMESPACE"} & set(env)
-    assert not by_kind(docs, "PodDisruptionBudget") and not by_kind(docs, "Role")
+    assert not by_kind(docs, "PodDisruptionBudget")
+    assert not any(r["rules"][0]["apiGroups"] == ["coordination.k8s.io"] for r in by_kind(docs, "Role"))
     proc = helm(
         "template", "x", str(CHART), "--set", "replicaCount=2", "--kube-version", "1.36.3", check=False
     )
@@ -129,10 +178,9 @@ def test_leader_election_renders_lease_rbac_rolling_update_and_pdb() -> None:
     assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
     _assert_real_settings(env)
-    # the operator's own rules are unchanged; the Lease rules are a Role in the release namespace only
-    (cluster_role,) = by_kind(docs, "ClusterRole")
-    assert rule_set(cluster_role["rules"]) == EXPECTED_RULES
-    (role,) = by_kind(docs, "Role")
+    # the operator's own rules are unchanged; the Lease rules are a Role of their own
+    (own, role) = sorted(by_kind(docs, "Role"), key=lambda r: r["metadata"]["name"])
+    assert rule_set(own["rules"]) == EXPECTED_RULES
     assert role["metadata"]["namespace"] == "scoutly-system"
     assert rule_set(role["rules"]) == LEASE_RULES
     for r in role["rules"]:  # get/update only on the release's Lease; create cannot be restricted by name
@@ -140,9 +188,8 @@ def test_leader_election_renders_lease_rbac_rolling_update_and_pdb() -> None:
             assert "resourceNames" not in r
         else:
             assert r["resourceNames"] == ["scoutly-scoutly-operator"]
-    (binding,) = by_kind(docs, "RoleBinding")
+    (binding,) = [b for b in by_kind(docs, "RoleBinding") if b["roleRef"]["name"] == role["metadata"]["name"]]
     assert binding["metadata"]["namespace"] == "scoutly-system"
-    assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "scoutly-scoutly-operator", "namespace": "scoutly-system"}
     ]
@@ -264,7 +311,9 @@ def test_deployment_is_hardened_and_reads_secrets_only_by_reference() -> None:
     assert env["SCOUTLY_OPENAI_SECRET_NAME"]["value"] == ""
     assert env["SCOUTLY_SCRAPE_IMAGE"]["value"] == c["image"]
     assert env["SCOUTLY_SCRAPE_SERVICE_ACCOUNT"]["value"] == "scoutly-scrape"
-    assert "SCOUTLY_NAMESPACES" not in env
+    assert env["SCOUTLY_NAMESPACES"]["value"] == "scoutly-system"
+    assert env["SCOUTLY_SCRAPE_ALLOWED_IMAGES"]["value"] == ""  # only the scrape image itself
+    assert env["SCOUTLY_SCRAPE_SETTINGS"]["value"] == "{}"
     for e in c["env"]:  # every setting the chart passes is a real setting of the operator
         from scoutly.config import OperatorSettings
 
@@ -285,22 +334,62 @@ def test_scrape_service_account_has_no_token_and_no_binding() -> None:
     assert "scoutly-scrape" not in subjects
 
 
-def test_network_policy_blocks_internal_ranges_and_metadata() -> None:
-    assert not by_kind(render(), "NetworkPolicy")
-    docs = render("-f", str(CHART / "ci/watch-namespaces-values.yaml"))
+def test_network_policy_is_on_by_default_and_fences_dns_web_and_metadata() -> None:
+    (default,) = by_kind(render(), "NetworkPolicy")
+    assert default["metadata"]["namespace"] == "scoutly-system"
+    docs = render(
+        "-f", str(CHART / "ci/watch-namespaces-values.yaml"),
+        "--set", "networkPolicy.clusterCidrs={10.96.0.0/12,198.18.0.0/15}",
+        "--set", "networkPolicy.apiServerCidrs={203.0.113.10/32}",
+    )  # fmt: skip
     pols = by_kind(docs, "NetworkPolicy")
     assert sorted(p["metadata"]["namespace"] for p in pols) == ["team-a", "team-b"]
     spec = pols[0]["spec"]
     assert spec["podSelector"] == {"matchLabels": {"app.kubernetes.io/managed-by": "scoutly-operator"}}
     assert spec["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in spec
-    dns, https, mongo = spec["egress"]
-    assert {p["port"] for p in dns["ports"]} == {53} and "to" not in dns
-    assert https["ports"] == [{"port": 443, "protocol": "TCP"}]
-    block = https["to"][0]["ipBlock"]
+    dns, web, mongo = spec["egress"]
+    # DNS only to the cluster DNS, never to anywhere
+    assert {p["port"] for p in dns["ports"]} == {53}
+    assert dns["to"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+        }
+    ]
+    # the ports the CRD's URLs allow (http and https)
+    assert web["ports"] == [{"port": 80, "protocol": "TCP"}, {"port": 443, "protocol": "TCP"}]
+    block = web["to"][0]["ipBlock"]
     assert block["cidr"] == "0.0.0.0/0"
-    assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"} <= set(block["except"])
+    excluded = set(block["except"])
+    assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16"} <= excluded
+    assert {"10.96.0.0/12", "198.18.0.0/15", "203.0.113.10/32"} <= excluded  # cluster and API server
     assert mongo["ports"] == [{"port": 27017, "protocol": "TCP"}]
     assert mongo["to"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "mongodb"}
+    # the metadata range stays excluded even when the blocked list is emptied
+    (bare,) = by_kind(render("--set", "networkPolicy.blockedCidrs=null"), "NetworkPolicy")
+    assert bare["spec"]["egress"][1]["to"][0]["ipBlock"]["except"] == ["169.254.0.0/16"]
+    assert not by_kind(render("--set", "networkPolicy.enabled=false"), "NetworkPolicy")
+
+
+def test_scrape_jobs_placement_and_settings_reach_the_operator() -> None:
+    from scoutly.config import OperatorSettings
+
+    docs = render("-f", str(CHART / "ci/scrape-jobs-values.yaml"))
+    (dep,) = by_kind(docs, "Deployment")
+    env = {k: v["value"] for k, v in _env(dep).items() if "value" in v}
+    settings = OperatorSettings(
+        **{k.removeprefix("SCOUTLY_").lower(): v for k, v in env.items() if k.startswith("SCOUTLY_")}
+    )
+    assert settings.allowed_image_prefixes == ["registry.corp/scoutly/"]
+    assert settings.image_pull_secrets == ["regcred"]
+    assert dict(settings.scrape_env)["SCOUTLY_SCRAPE_RATE_PER_HOST"] == "2"
+    assert dict(settings.scrape_env)["SCOUTLY_SCRAPE_RESPECT_ROBOTS"] == "true"
+    assert json.loads(settings.scrape_node_selector) == {"pool": "scrape"}
+    assert json.loads(settings.scrape_tolerations)[0]["key"] == "scrape"
+    assert settings.scrape_priority_class_name == "scrape-low"
+    assert json.loads(settings.scrape_labels) == {"kueue.x-k8s.io/queue-name": "scrapes"}
+    (test_pod,) = by_kind(docs, "Pod")
+    assert test_pod["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
 
 
 def test_monitoring_toggles_load_the_shared_files() -> None:
@@ -396,7 +485,8 @@ def test_install_manifests_do_not_drift(tmp_path: Path) -> None:
     ]
     kinds = [d["kind"] for d in docs]
     assert kinds[0] == "Namespace"
-    assert {"ClusterRole", "ClusterRoleBinding", "Deployment", "ServiceAccount"} <= set(kinds)
+    assert {"Role", "RoleBinding", "Deployment", "ServiceAccount", "NetworkPolicy"} <= set(kinds)
+    assert "ClusterRoleBinding" not in kinds  # namespace-scoped by default
     assert not {"Pod", "CustomResourceDefinition", "ConfigMap", "Secret"} & set(kinds)
     crd = yaml.safe_load((ROOT / "manifests/install/crd.yaml").read_text())
     assert crd["metadata"]["name"] == "scrapetargets.scoutly.io"

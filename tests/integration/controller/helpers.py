@@ -7,7 +7,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from scoutly.controller.jobs import LABEL_TARGET, parse_time
+from scoutly.controller.jobs import LABEL_TARGET, parse_time, target_label
 from scoutly.kube.client import KubeClient, ns_path
 
 ST = "scoutly.io/v1alpha1"
@@ -49,7 +49,9 @@ async def patch_target(kube: KubeClient, namespace: str, name: str, patch: dict[
 
 async def jobs_of(kube: KubeClient, namespace: str, target: str) -> list[dict[str, Any]]:
     items = (
-        await kube.get(ns_path("batch/v1", namespace, "jobs"), labelSelector=f"{LABEL_TARGET}={target}")
+        await kube.get(
+            ns_path("batch/v1", namespace, "jobs"), labelSelector=f"{LABEL_TARGET}={target_label(target)}"
+        )
     )["items"]
     return sorted(items, key=lambda j: j["metadata"]["creationTimestamp"])
 

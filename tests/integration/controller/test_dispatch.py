@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from scoutly.controller.jobs import FINALIZER, parse_time
+from scoutly.controller.jobs import ANN_TARGET_SPEC, FINALIZER, SPEC_DIR, SPEC_FILE, parse_time
 from scoutly.kube.client import KubeClient, ns_path
 from scoutly.testing.wait import eventually
 from tests import appdata
@@ -88,7 +88,15 @@ async def test_due_target_gets_exactly_one_job_and_outcome_is_written_back(
     assert c["command"] == ["scoutly", "scrape", "--target", f"{namespace}/acme"]
     env = {e["name"]: e for e in c["env"]}
     assert "secretKeyRef" in env["SCOUTLY_MONGODB_URI"]["valueFrom"]
-    assert json.loads(env["SCOUTLY_TARGET_SPEC"]["value"])["companyId"] == str(company_id)
+    # the spec reaches the pod as a file: a downward-API volume of a pod annotation
+    assert env["SCOUTLY_TARGET_SPEC_FILE"]["value"] == f"{SPEC_DIR}/{SPEC_FILE}"
+    annotation = spec["template"]["metadata"]["annotations"][ANN_TARGET_SPEC]
+    assert json.loads(annotation)["companyId"] == str(company_id)
+    (volume,) = [v for v in pod["volumes"] if "downwardAPI" in v]
+    (item,) = volume["downwardAPI"]["items"]  # as stored: the API server adds defaults
+    assert item["path"] == SPEC_FILE
+    assert item["fieldRef"]["fieldPath"] == f"metadata.annotations['{ANN_TARGET_SPEC}']"
+    assert {"name": volume["name"], "mountPath": SPEC_DIR, "readOnly": True} in c["volumeMounts"]
     assert spec["podFailurePolicy"]["rules"]
 
     # the finalizer is released once everything is recorded

@@ -335,8 +335,8 @@ async def test_a_target_the_controller_cannot_act_on_is_reported_not_crashed(
     kube: KubeClient, namespace: str, start_operator: OperatorFactory
 ) -> None:
     await start_operator()
-    # admitted by the API server (label keys are not in the CRD schema) but not usable on a Job
-    await create_target(kube, namespace, "odd", jobTemplate={"labels": {"bad key!": "x"}})
+    # admitted by the API server (it cannot know the operator's image allow-list) but not run
+    await create_target(kube, namespace, "odd", jobTemplate={"image": "evil.example/steal-secrets:latest"})
     await create_target(kube, namespace, "fine")
 
     async def reported() -> dict[str, Any] | None:
@@ -347,7 +347,7 @@ async def test_a_target_the_controller_cannot_act_on_is_reported_not_crashed(
     target = await eventually(reported, timeout=30, what="Failing condition InvalidSpec")
     ready = next(c for c in target["status"]["conditions"] if c["type"] == "Ready")
     assert ready["status"] == "False"
-    assert "spec.jobTemplate.labels" in ready["message"]
+    assert "spec.jobTemplate.image" in ready["message"] and "evil.example" in ready["message"]
     events = (await kube.get(ns_path("v1", namespace, "events"), fieldSelector="involvedObject.name=odd"))[
         "items"
     ]
@@ -356,7 +356,7 @@ async def test_a_target_the_controller_cannot_act_on_is_reported_not_crashed(
     # the other target is not blocked
     await eventually(lambda: phase_is(kube, namespace, "fine", "Succeeded"), timeout=30, what="other target")
     # fixing the spec makes it schedulable
-    await patch_target(kube, namespace, "odd", {"spec": {"jobTemplate": {"labels": None}}})
+    await patch_target(kube, namespace, "odd", {"spec": {"jobTemplate": {"image": None}}})
     await eventually(lambda: phase_is(kube, namespace, "odd", "Succeeded"), timeout=30, what="fixed target")
 
 
