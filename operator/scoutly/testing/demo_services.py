@@ -71,6 +71,28 @@ def greenhouse_jobs(board: str) -> list[dict[str, Any]]:
     return jobs
 
 
+def chat_completion(
+    call_id: str, model: str, answer: dict[str, Any], usage: dict[str, Any]
+) -> dict[str, Any]:
+    """An OpenAI chat.completion body whose message is `answer` as JSON (structured output), as the real
+    API sends it; shared by the demo's LLM and the tests' fakes."""
+    return {
+        "id": call_id,
+        "object": "chat.completion",
+        "created": 1760000000,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "logprobs": None,
+                "message": {"role": "assistant", "content": json.dumps(answer), "refusal": None},
+            }
+        ],
+        "usage": usage,
+    }
+
+
 @dataclass
 class Boards:
     """Served boards; `delay` holds a board's answer that long (a scrape to be killed mid-way)."""
@@ -119,23 +141,8 @@ class FakeLLM:
                 "reasons": ["role matches the career goals" if score >= 75 else "different role family"],
             }
             prompt = sum(len(str(m.get("content", ""))) for m in body["messages"]) // 4
-            return web.json_response(
-                {
-                    "id": f"chatcmpl-{self.calls}",
-                    "object": "chat.completion",
-                    "created": 1760000000,
-                    "model": body["model"],
-                    "choices": [
-                        {
-                            "index": 0,
-                            "finish_reason": "stop",
-                            "logprobs": None,
-                            "message": {"role": "assistant", "content": json.dumps(answer), "refusal": None},
-                        }
-                    ],
-                    "usage": {"prompt_tokens": prompt, "completion_tokens": 20, "total_tokens": prompt + 20},
-                }
-            )
+            usage = {"prompt_tokens": prompt, "completion_tokens": 20, "total_tokens": prompt + 20}
+            return web.json_response(chat_completion(f"chatcmpl-{self.calls}", body["model"], answer, usage))
 
         app = web.Application()
         app.router.add_post("/v1/chat/completions", chat)
