@@ -2,7 +2,9 @@
 
 Typed and validated once, at start-up (`scoutly operator run` exits 2 naming the bad variable):
 durations are timedeltas (Go syntax in the environment), namespaces a list (comma-separated), pod
-annotations a mapping (a JSON object), cooldown tiers a CooldownTiers.
+annotations, labels and the node selector mappings (JSON objects), tolerations a list (JSON), the scrape
+settings the Job's env values (a JSON object checked against ScrapeSettings), cooldown tiers a
+CooldownTiers.
 """
 
 from __future__ import annotations
@@ -39,21 +41,19 @@ def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def scrape_env(raw: str) -> list[tuple[str, str]]:
-    """The scrape Job's environment for SCOUTLY_SCRAPE_SETTINGS: checked against ScrapeSettings (names and
-    values), so a typo fails the operator's start rather than every scrape."""
-    data = json.loads(raw or "{}")
+def _scrape_knobs(v: Any) -> Any:
+    """SCOUTLY_SCRAPE_SETTINGS as the scrape Job's environment values by setting name, checked against
+    ScrapeSettings (names and values, as the scrape will parse them), so a typo fails the operator's
+    start rather than every scrape."""
+    data = _json_object(v)
     if not isinstance(data, dict):
-        raise ValueError("must be a JSON object")
+        return data
     known = set(ScrapeSettings.model_fields) - SCRAPE_CONTRACT
     unknown = sorted(set(data) - known)
     if unknown:
         raise ValueError(f"unknown scrape settings: {', '.join(unknown)} (docs/scrape.md lists them)")
-    ScrapeSettings.model_validate(data)  # the values, as the scrape will parse them (no env read)
-    return [
-        (f"SCOUTLY_{k.upper()}", json.dumps(v) if isinstance(v, bool) else str(v))
-        for k, v in sorted(data.items())
-    ]
+    ScrapeSettings.model_validate(data)  # no env read: model_validate takes the values as given
+    return {k: json.dumps(x) if isinstance(x, bool) else str(x) for k, x in data.items()}
 
 
 def _duration(v: Any) -> Any:
@@ -64,18 +64,26 @@ def _names(v: Any) -> Any:
     return [n.strip() for n in v.split(",") if n.strip()] if isinstance(v, str) else v
 
 
-def _json_object(v: Any) -> Any:
+def _json(v: Any, empty: Any, what: str) -> Any:
     if not isinstance(v, str):
         return v
     if not v.strip():
-        return {}
+        return empty
     try:
         data = json.loads(v)
     except ValueError as e:
-        raise ValueError(f"not a JSON object: {e}") from None
-    if not isinstance(data, dict):
-        raise ValueError("not a JSON object of strings")
+        raise ValueError(f"not a {what}: {e}") from None
+    if not isinstance(data, type(empty)):
+        raise ValueError(f"not a {what}")
     return data
+
+
+def _json_object(v: Any) -> Any:
+    return _json(v, {}, "JSON object")
+
+
+def _json_list(v: Any) -> Any:
+    return _json(v, [], "JSON list")
 
 
 def _tiers(v: Any) -> CooldownTiers:
@@ -88,7 +96,9 @@ def _tiers(v: Any) -> CooldownTiers:
 
 Duration = Annotated[timedelta, BeforeValidator(_duration), PlainSerializer(format_duration, return_type=str)]
 Names = Annotated[list[str], NoDecode, BeforeValidator(_names)]
-Annotations = Annotated[dict[str, str], NoDecode, BeforeValidator(_json_object)]
+StringMap = Annotated[dict[str, str], NoDecode, BeforeValidator(_json_object)]
+Tolerations = Annotated[list[dict[str, Any]], NoDecode, BeforeValidator(_json_list)]
+ScrapeKnobs = Annotated[dict[str, str], NoDecode, BeforeValidator(_scrape_knobs)]
 Tiers = Annotated[CooldownTiers, NoDecode, PlainValidator(_tiers), PlainSerializer(str, return_type=str)]
 
 
@@ -139,8 +149,8 @@ class OperatorSettings(BaseSettings):
     scrape_cpu_request: str = Field("100m", description="Default CPU request of scrape containers.")
     scrape_memory_request: str = Field("256Mi", description="Default memory request of scrape containers.")
     scrape_memory_limit: str = Field("512Mi", description="Default memory limit of scrape containers.")
-    scrape_settings: str = Field(
-        "{}",
+    scrape_settings: ScrapeKnobs = Field(
+        default_factory=dict,
         description="JSON object of scrape settings (docs/scrape.md, by field name) every scrape Job gets, "
         'e.g. {"scrape_rate_per_host": 2, "scrape_allow_private_hosts": "10.1.2.3"}. Only the operator sets '
         "them: a target's spec.jobTemplate.env cannot (docs/security.md).",
@@ -154,11 +164,15 @@ class OperatorSettings(BaseSettings):
     scrape_image_pull_secrets: str = Field(
         "", description="Comma-separated Secret names (in each target namespace) for pulling scrape images."
     )
-    scrape_node_selector: str = Field("{}", description="JSON object: nodeSelector of scrape pods.")
-    scrape_tolerations: str = Field("[]", description="JSON list: tolerations of scrape pods.")
+    scrape_node_selector: StringMap = Field(
+        default_factory=dict, description="JSON object: nodeSelector of scrape pods."
+    )
+    scrape_tolerations: Tolerations = Field(
+        default_factory=list, description="JSON list: tolerations of scrape pods."
+    )
     scrape_priority_class_name: str = Field("", description="priorityClassName of scrape pods; empty: none.")
-    scrape_labels: str = Field(
-        "{}",
+    scrape_labels: StringMap = Field(
+        default_factory=dict,
         description="JSON object of labels on every scrape Job and pod (e.g. kueue.x-k8s.io/queue-name); a "
         "target's spec.jobTemplate.labels win over these.",
     )
@@ -178,7 +192,7 @@ class OperatorSettings(BaseSettings):
         description="Daily LLM token budget of all scrapes, exported as scoutly_llm_token_budget_daily for "
         "the token-budget alert (docs/runbooks.md); 0: none.",
     )
-    extra_pod_annotations: Annotations = Field(
+    extra_pod_annotations: StringMap = Field(
         default_factory=dict,
         description="JSON object of annotations added to scrape pods (the tests use it to steer kwok).",
     )
@@ -226,12 +240,6 @@ class OperatorSettings(BaseSettings):
         1000, ge=1, le=10_000, description="Log records in one batch document of the `logs` collection."
     )
 
-    @field_validator("scrape_settings")
-    @classmethod
-    def _scrape_settings(cls, v: str) -> str:
-        scrape_env(v)
-        return v
-
     @field_validator("scrape_allowed_images")
     @classmethod
     def _image_prefixes(cls, v: str) -> str:
@@ -242,25 +250,10 @@ class OperatorSettings(BaseSettings):
                 )
         return v
 
-    @field_validator("scrape_node_selector", "scrape_labels")
-    @classmethod
-    def _string_map(cls, v: str) -> str:
-        data = json.loads(v or "{}")
-        if not isinstance(data, dict) or not all(isinstance(x, str) for x in data.values()):
-            raise ValueError("must be a JSON object of strings")
-        return v
-
-    @field_validator("scrape_tolerations")
-    @classmethod
-    def _tolerations(cls, v: str) -> str:
-        data = json.loads(v or "[]")
-        if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
-            raise ValueError("must be a JSON list of tolerations")
-        return v
-
     @property
     def scrape_env(self) -> list[tuple[str, str]]:
-        return scrape_env(self.scrape_settings)
+        """The scrape Job's env entries of scrape_settings (checked and converted at start-up)."""
+        return [(f"SCOUTLY_{k.upper()}", v) for k, v in sorted(self.scrape_settings.items())]
 
     @property
     def allowed_image_prefixes(self) -> list[str]:

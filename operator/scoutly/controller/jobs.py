@@ -53,7 +53,7 @@ def build_job(
     """The Job manifest. Secrets reach the pod only as secretKeyRef; the pod gets no API token."""
     tmpl = spec.jobTemplate or m.JobTemplate()
     labels = {
-        **json.loads(settings.scrape_labels or "{}"),
+        **settings.scrape_labels,
         **tmpl.labels,
         LABEL_TARGET: target_label(target_name),
         LABEL_TARGET_UID: target_uid,
@@ -62,7 +62,7 @@ def build_job(
     annotations = {ANN_SCHEDULED: iso(scheduled)}
     if manual_token is not None:
         annotations[ANN_MANUAL] = manual_token[:253]
-    pod_annotations = dict(settings.extra_pod_annotations)  # parsed and checked at start-up
+    pod_annotations = dict(settings.extra_pod_annotations)
     target_spec = m.job_target_spec(spec)
     # The spec reaches the pod as a file (downward API of a pod annotation), not as one env string: a
     # thousand trackers exceed the 128 KiB Linux allows one (MAX_ARG_STRLEN) and the pod could not start.
@@ -209,12 +209,10 @@ def _placement(settings: OperatorSettings) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if settings.image_pull_secrets:
         out["imagePullSecrets"] = [{"name": n} for n in settings.image_pull_secrets]
-    node_selector = json.loads(settings.scrape_node_selector or "{}")
-    if node_selector:
-        out["nodeSelector"] = node_selector
-    tolerations = json.loads(settings.scrape_tolerations or "[]")
-    if tolerations:
-        out["tolerations"] = tolerations
+    if settings.scrape_node_selector:
+        out["nodeSelector"] = dict(settings.scrape_node_selector)
+    if settings.scrape_tolerations:
+        out["tolerations"] = [dict(t) for t in settings.scrape_tolerations]
     if settings.scrape_priority_class_name:
         out["priorityClassName"] = settings.scrape_priority_class_name
     return out

@@ -384,10 +384,10 @@ def test_scrape_jobs_placement_and_settings_reach_the_operator() -> None:
     assert settings.image_pull_secrets == ["regcred"]
     assert dict(settings.scrape_env)["SCOUTLY_SCRAPE_RATE_PER_HOST"] == "2"
     assert dict(settings.scrape_env)["SCOUTLY_SCRAPE_RESPECT_ROBOTS"] == "true"
-    assert json.loads(settings.scrape_node_selector) == {"pool": "scrape"}
-    assert json.loads(settings.scrape_tolerations)[0]["key"] == "scrape"
+    assert settings.scrape_node_selector == {"pool": "scrape"}
+    assert settings.scrape_tolerations[0]["key"] == "scrape"
     assert settings.scrape_priority_class_name == "scrape-low"
-    assert json.loads(settings.scrape_labels) == {"kueue.x-k8s.io/queue-name": "scrapes"}
+    assert settings.scrape_labels == {"kueue.x-k8s.io/queue-name": "scrapes"}
     (test_pod,) = by_kind(docs, "Pod")
     assert test_pod["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
 
