@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import heapq
 import itertools
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,13 +23,13 @@ import aiohttp
 
 from scoutly import metrics
 from scoutly.api import models as m
-from scoutly.api.jobcontract import CONTAINER
-from scoutly.api.summary import RunSummary, parse_summary
 from scoutly.config import OperatorSettings
+from scoutly.controller.admission import Admission, Candidate, admit
 from scoutly.controller.companies import CompanyChange, CompanyFeed, CompanyTargets, takes_company_value
 from scoutly.controller.events import post_event
+from scoutly.controller.finish import Finishing, count_outcome, count_quality, read_summary, release_finalizer
+from scoutly.controller.history import expired
 from scoutly.controller.jobs import (
-    FINALIZER,
     LABEL_MANAGED_BY,
     LABEL_TARGET,
     MANAGED_BY,
@@ -46,33 +44,18 @@ from scoutly.controller.jobs import (
     target_label,
 )
 from scoutly.controller.mirror import JobStage, Mirror, MirrorWrite
+from scoutly.controller.outcome import outcome_message, quality_event
 from scoutly.controller.state import Policy, TargetView, target_view
 from scoutly.controller.status import apply_outcome, desired_status, failure_text, status_patch
 from scoutly.controller.workqueue import Backoff, RetryLater, WorkQueue
 from scoutly.faults import crash_point
 from scoutly.kube.client import ApiError, KubeClient, error_kind, ns_path, transient
-from scoutly.scheduling.due import dispatch_key, job_name, overdue, should_dispatch
+from scoutly.scheduling.due import job_name, overdue, should_dispatch
 from scoutly.store import jobqueues
 
 log = logging.getLogger("scoutly.controller")
 Clock = Callable[[], datetime]
 QueueKey = tuple[str, str]  # ("job", "<ns>/<Job>") or ("status", "<ns>/<target>")
-
-
-@dataclass
-class Finishing:
-    """How far finishing one Job got: a retry resumes at the step that failed, so its outcome is applied,
-    counted and announced once however often the API connection drops."""
-
-    job: JobView  # as first seen finished: the outcome is derived from it
-    step: str = "summary"  # summary, status, event, mirror, release: for logs
-    summary: RunSummary | None = None
-    summary_error: str | None = None
-    recorded: bool = False
-    events: list[dict[str, Any]] = dataclasses.field(
-        default_factory=list
-    )  # post_event arguments still to post
-    mirrored: asyncio.Event | None = None
 
 
 def utcnow() -> datetime:
@@ -547,7 +530,7 @@ class Controller:
         live = view if view is not None and not view.deleting else None
         if rec.step == "summary":
             if job.terminal:
-                rec.summary, rec.summary_error = await self._summary(job)
+                rec.summary, rec.summary_error = await read_summary(self.kube, job)
             else:  # deleted before it finished: the scrape did not happen
                 job.phase, job.reason = (
                     JobPhase.FAILED,
@@ -562,9 +545,10 @@ class Controller:
             new = apply_outcome(live.status, job, summary, summary_error)
             if new is not None:
                 live.status = new
-                self._count_outcome(job, summary)
-                quality = self._report_quality(job, summary)
-                message = self._outcome_message(job, summary, summary_error)
+                count_outcome(job, summary)
+                count_quality(summary)
+                quality = quality_event(job, summary)
+                message = outcome_message(job, summary, summary_error)
                 log.log(
                     logging.INFO if ok else logging.WARNING,
                     message,
@@ -573,7 +557,7 @@ class Controller:
                 if ok and self.settings.metrics_per_target and job.finish:
                     metrics.target_last_success.labels(live.namespace, live.name).set(job.finish.timestamp())
                 outcome = {"reason": "ScrapeSucceeded" if ok else "ScrapeFailed", "warning": not ok}
-                rec.events = [*quality, {**outcome, "message": message}]
+                rec.events = [*([quality] if quality else []), {**outcome, "message": message}]
         rec.recorded = True
         if live is not None and not await self._sync_status(live, retry=False):
             raise RetryLater(job.key)
@@ -593,7 +577,7 @@ class Controller:
                 return
         crash_point("after_mirror")
         rec.step = "release"
-        await self._release(job)
+        await release_finalizer(self.kube, job)
         self._finishing.pop(job.key, None)
         crash_point("after_release")
         if live is not None and job.terminal:
@@ -608,101 +592,6 @@ class Controller:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    async def _release(self, job: JobView) -> None:
-        """Remove our finalizer. Raises on any failure but NotFound (the Job is gone): a 422 means the
-        finalizer list moved under us, and the retry reads it again."""
-        path = ns_path("batch/v1", job.namespace, "jobs", job.name)
-        try:
-            current = await self.kube.get(path)
-            finalizers = current["metadata"].get("finalizers") or []
-            if FINALIZER in finalizers:
-                crash_point("before_release")
-                idx = finalizers.index(FINALIZER)
-                await self.kube.json_patch(
-                    path,
-                    [
-                        {"op": "test", "path": f"/metadata/finalizers/{idx}", "value": FINALIZER},
-                        {"op": "remove", "path": f"/metadata/finalizers/{idx}"},
-                    ],
-                )
-        except ApiError as e:
-            if not e.not_found:
-                raise
-
-    async def _summary(self, job: JobView) -> tuple[RunSummary | None, str | None]:
-        """The run summary from the last pod's termination message (untrusted: validated)."""
-        try:
-            pods = await self.kube.get(
-                ns_path("v1", job.namespace, "pods"), labelSelector=f"job-name={job.name}"
-            )
-        except ApiError as e:
-            if transient(e):
-                raise  # retried: the summary is there, only the read failed
-            return None, f"could not read pods: {e.reason}"
-        best: tuple[str, str] | None = None
-        for pod in pods.get("items", []):
-            for cs in pod.get("status", {}).get("containerStatuses") or []:
-                term = (cs.get("state") or {}).get("terminated")
-                if cs.get("name") == CONTAINER and term:
-                    stamp = term.get("finishedAt") or ""
-                    if best is None or stamp >= best[0]:
-                        best = (stamp, term.get("message") or "")
-        return parse_summary(best[1]) if best else (None, None)
-
-    def _count_outcome(self, job: JobView, summary: RunSummary | None) -> None:
-        ok = job.phase is JobPhase.SUCCEEDED
-        result = "succeeded" if ok else "failed"
-        metrics.jobs_finished.labels(result, "Completed" if ok else (job.reason or "Unknown")).inc()
-        if job.start and job.finish:
-            metrics.job_duration.labels(result).observe(max(0.0, (job.finish - job.start).total_seconds()))
-        if summary:
-            metrics.postings.labels("found").inc(summary.postingsFound)
-            metrics.postings.labels("new").inc(summary.postingsNew)
-            metrics.matches.inc(summary.matches)
-            model = summary.model or "unknown"
-            for kind in ("prompt", "completion", "cached"):
-                metrics.llm_tokens.labels(model, kind).inc(getattr(summary.tokens, kind))
-
-    def _report_quality(self, job: JobView, summary: RunSummary | None) -> list[dict[str, Any]]:
-        """Posting quality of a finished scrape: counters per source, and a warning Event (returned, to
-        post) when a share of postings lacking a field jumped since the board's previous run (the scrape
-        pod compares; it has no API access, so the summary carries the verdict)."""
-        q = summary.quality if summary else None
-        if q is None:
-            return []
-        source = str(q.source)
-        metrics.posting_rows.labels(source).inc(q.rows)
-        for field, n in (
-            ("title", q.missingTitle),
-            ("url", q.missingUrl),
-            ("location", q.missingLocation),
-            ("date", q.missingDate),
-        ):
-            metrics.postings_missing.labels(source, field).inc(n)
-        if not q.jumps:
-            return []
-        for j in q.jumps:
-            metrics.posting_quality_jumps.labels(source, j.field).inc()
-        detail = "; ".join(f"lacking a {j.field}: {j.before:.0%} -> {j.after:.0%}" for j in q.jumps)
-        return [
-            {
-                "reason": "PostingQualityDropped",
-                "warning": True,
-                "message": f"Job {job.name}: {source} postings {detail} of {q.rows} (parser regression or changed payload?)",
-            }
-        ]
-
-    @staticmethod
-    def _outcome_message(job: JobView, summary: RunSummary | None, summary_error: str | None) -> str:
-        if job.phase is JobPhase.SUCCEEDED:
-            if summary:
-                return (
-                    f"Job {job.name} succeeded: {summary.postingsFound} postings ({summary.postingsNew} new), "
-                    f"{summary.matches} matches, {summary.tokens.total} tokens"
-                )
-            return f"Job {job.name} succeeded" + (f" ({summary_error})" if summary_error else "")
-        return f"Job {job.name} failed: {failure_text(job, summary, summary_error)}"
 
     def _mirror_write(self, job: JobView, view: TargetView | None, stage: JobStage) -> MirrorWrite:
         company = view.spec.companyId if view and view.spec else None
@@ -736,29 +625,21 @@ class Controller:
                 log.warning("could not fail open jobqueues of %s: %s", key, e)
 
     async def _enforce_history(self, view: TargetView) -> None:
-        """Keep the newest N succeeded and M failed finished Jobs of a target (like CronJob)."""
-        finished = sorted(
-            (j for j in view.jobs.values() if j.terminal and not j.deleting),
-            key=lambda j: j.finish or j.created or datetime.min.replace(tzinfo=UTC),
-            reverse=True,
-        )
-        limits = {
-            JobPhase.SUCCEEDED: self.settings.successful_jobs_history_limit,
-            JobPhase.FAILED: self.settings.failed_jobs_history_limit,
-        }
-        seen: dict[JobPhase, int] = defaultdict(int)
-        for j in finished:
-            seen[j.phase] += 1
-            if seen[j.phase] > limits[j.phase] and not j.has_finalizer:
-                try:
-                    await self.kube.delete(
-                        ns_path("batch/v1", j.namespace, "jobs", j.name), preconditions={"uid": j.uid}
-                    )
-                except ApiError as e:
-                    if not e.not_found and not e.conflict:
-                        log.warning("could not delete old Job %s: %s", j.key, e)
-                except (aiohttp.ClientError, OSError, TimeoutError) as e:  # the next finish tries again
+        """Delete the finished Jobs beyond the history limits; a failure waits for the next finish."""
+        for j in expired(
+            view.jobs.values(),
+            succeeded=self.settings.successful_jobs_history_limit,
+            failed=self.settings.failed_jobs_history_limit,
+        ):
+            try:
+                await self.kube.delete(
+                    ns_path("batch/v1", j.namespace, "jobs", j.name), preconditions={"uid": j.uid}
+                )
+            except ApiError as e:
+                if not e.not_found and not e.conflict:
                     log.warning("could not delete old Job %s: %s", j.key, e)
+            except (aiohttp.ClientError, OSError, TimeoutError) as e:
+                log.warning("could not delete old Job %s: %s", j.key, e)
 
     # -- status -------------------------------------------------------------------------------------
     async def _sync_status(self, view: TargetView, *, retry: bool = True) -> bool:
@@ -821,8 +702,10 @@ class Controller:
             if key in self.targets:
                 self._waiting.add(key)
 
-    def _candidates(self, now: datetime) -> list[TargetView]:
-        ready: list[TargetView] = []
+    def _admission(self, now: datetime) -> Admission:
+        """Ask the admission gate which waiting targets get a slot now; targets no longer due leave the
+        waiting set (their next due time is queued already)."""
+        candidates: list[Candidate] = []
         for key in list(self._waiting):
             view = self.targets.get(key)
             if view is None or view.spec is None or view.deleting:
@@ -835,22 +718,18 @@ class Controller:
                 suspended=view.suspended,
                 manual_pending=view.manual_pending,
             ):
-                self._waiting.discard(key)  # its next due time is in the heap already
+                self._waiting.discard(key)
                 continue
-            if self._company_busy(view):
-                continue  # stays waiting: the other target's Job event wakes the dispatcher
-            ready.append(view)
-        ready.sort(key=lambda v: dispatch_key(rank=v.rank, due=v.due(self.policy)))
-        one_per_company: list[TargetView] = []
-        companies: set[str] = set()
-        for view in ready:
-            company = self.by_company.of(view.key)
-            if company is not None and company in companies:
-                continue  # a higher-ranked target of the same company goes first
-            if company is not None:
-                companies.add(company)
-            one_per_company.append(view)
-        return one_per_company
+            candidates.append(
+                Candidate(
+                    key=key,
+                    rank=view.rank,
+                    due=view.due(self.policy),
+                    company=self.by_company.of(key),
+                    company_busy=self._company_busy(view),
+                )
+            )
+        return admit(candidates, free=self.settings.max_concurrent - len(self.active))
 
     async def run_dispatcher(self) -> None:
         await self.ready.wait()
@@ -862,10 +741,9 @@ class Controller:
             now = self.clock()
             metrics.dispatcher_heartbeat.set(now.timestamp())
             self._collect_due(now)
-            candidates = self._candidates(now)
-            free = self.settings.max_concurrent - len(self.active)
-            chosen = candidates[: max(free, 0)]
-            metrics.targets_due_waiting.set(len(candidates) - len(chosen))
+            admission = self._admission(now)
+            chosen = [self.targets[c.key] for c in admission.chosen]
+            metrics.targets_due_waiting.set(len(admission.waiting))
             if chosen:
                 await asyncio.gather(*(self._dispatch_guarded(v, now) for v in chosen))
             timeout = (
@@ -874,7 +752,7 @@ class Controller:
             if self._heap:
                 timeout = min(timeout, max(0.0, (self._heap[0][0] - self.clock()).total_seconds()) + 0.01)
             self._wake.clear()
-            if chosen and len(candidates) > len(chosen) and len(self.active) < self.settings.max_concurrent:
+            if chosen and admission.waiting and len(self.active) < self.settings.max_concurrent:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
