@@ -25,7 +25,7 @@ from tests.e2e.conftest import CHART, RELEASE, Cluster, unavailable
 pytestmark = [pytest.mark.e2e]
 NAMESPACE = "scoutly-netpol"
 METADATA = ("169.254.169.254", 80)  # the cloud metadata address
-PUBLIC = ("198.51.100.10", 80)  # TEST-NET-2: outside every excluded range, on a port the CRD allows
+PUBLIC = "198.51.100.10"  # TEST-NET-2: outside every excluded range
 KUBERNETES_DNS = f"kubernetes.default.svc.{CLUSTER_DOMAIN}"
 
 # one exec per round: connect to each host:port with a short timeout, resolve each name
@@ -64,7 +64,8 @@ def agent(cluster: Cluster, tmp_path: Path) -> Iterator[PolicyAgent]:
 @pytest.fixture
 def listeners(cluster: Cluster) -> Iterator[None]:
     assert cluster.node is not None
-    with pod_only_listener(cluster.node, *METADATA), pod_only_listener(cluster.node, *PUBLIC):
+    # on the public address: HTTP (allowed) and DNS over TCP (refused: DNS goes to the cluster DNS only)
+    with pod_only_listener(cluster.node, *METADATA), pod_only_listener(cluster.node, PUBLIC, 80, 53):
         yield
 
 
@@ -147,10 +148,11 @@ async def test_scrape_pods_cannot_reach_metadata_or_api_server(
 ) -> None:
     node = cluster.node
     assert node is not None
-    metadata, public = f"{METADATA[0]}:{METADATA[1]}", f"{PUBLIC[0]}:{PUBLIC[1]}"
+    metadata, public, outside_dns = f"{METADATA[0]}:{METADATA[1]}", f"{PUBLIC}:80", f"{PUBLIC}:53"
     api_direct = f"{cluster.host}:{cluster.api_port}"
     api_service = f"{node.kubernetes_ip}:443"  # the `kubernetes` Service, DNATed to the API server
-    targets = (metadata, api_direct, api_service, public, KUBERNETES_DNS)
+    sockets = (metadata, api_direct, api_service, public, outside_dns)
+    targets = (*sockets, KUBERNETES_DNS)
     for name, scrape in (("scrape", True), ("control", False)):
         manifest = _probe_pod(cluster, namespace, name, scrape=scrape)
         cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
@@ -160,7 +162,7 @@ async def test_scrape_pods_cannot_reach_metadata_or_api_server(
 
     # without a policy everything answers: the listeners work and the test can go red
     before = _probe(cluster, namespace, "scrape", *targets)
-    assert before == {**dict.fromkeys(targets[:4], "open"), KUBERNETES_DNS: [node.kubernetes_ip]}, before
+    assert before == {**dict.fromkeys(sockets, "open"), KUBERNETES_DNS: [node.kubernetes_ip]}, before
 
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=_policy(cluster, namespace))
     applied = time.monotonic()
@@ -174,10 +176,11 @@ async def test_scrape_pods_cannot_reach_metadata_or_api_server(
     print(f"\nNetworkPolicy enforced {enforced:.1f}s after it was created")
 
     after = _probe(cluster, namespace, "scrape", *targets)
-    for t in (metadata, api_direct, api_service):
+    print(f"scrape pod under the policy: {after}")
+    for t in (metadata, api_direct, api_service, outside_dns):
         assert after[t] != "open", after  # refused by the policy
     assert after[public] == "open", after  # HTTP to the internet is what a scrape needs
     assert after[KUBERNETES_DNS] == [node.kubernetes_ip], after  # the cluster DNS is allowed
     # the pod the policy does not select still reaches everything: the policy, not the node, refuses
-    control = _probe(cluster, namespace, "control", *targets[:4])
-    assert control == dict.fromkeys(targets[:4], "open"), control
+    control = _probe(cluster, namespace, "control", *sockets)
+    assert control == dict.fromkeys(sockets, "open"), control

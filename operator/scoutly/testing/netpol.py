@@ -160,36 +160,35 @@ class PolicyAgent:
 
 
 @contextlib.contextmanager
-def pod_only_listener(state: NodeState, address: str, port: int) -> Iterator[None]:
-    """A TCP listener on `address`:`port` that only this node's pods reach: a policy route delivers
+def pod_only_listener(state: NodeState, address: str, *ports: int) -> Iterator[None]:
+    """TCP listeners on `address` at `ports` that only this node's pods reach: a policy route delivers
     their packets for `address` locally, while the machine's own traffic to it (e.g. a real metadata
-    service at 169.254.169.254) keeps its route. It accepts and closes every connection."""
+    service at 169.254.169.254) keeps its route. They accept and close every connection."""
     table = str(1000 + state.index)
     rule = ["from", state.subnet, "to", f"{address}/32", "lookup", table, "pref", table]
     route = ["local", f"{address}/32", "dev", "lo", "table", table]
     stop = threading.Event()
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_IP, _IP_TRANSPARENT, 1)
-        sock.bind((address, port))
-        sock.listen(64)
-        sock.settimeout(0.2)
-
-        def serve() -> None:  # a full accept queue would drop SYNs: a refusal the policy did not make
-            while not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    sock.accept()[0].close()
-
-        server = threading.Thread(target=serve, name=f"listener-{address}", daemon=True)
-        server.start()
+    with contextlib.ExitStack() as stack:
+        for port in ports:
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.IPPROTO_IP, _IP_TRANSPARENT, 1)
+            sock.bind((address, port))
+            sock.listen(64)
+            sock.settimeout(0.2)
+            server = threading.Thread(target=_serve, args=(sock, stop), name=f"{address}:{port}", daemon=True)
+            server.start()
+            stack.callback(server.join)
+        stack.callback(stop.set)
         _run("ip", "route", "add", *route)
-        try:
-            _run("ip", "rule", "add", *rule)
-            try:
-                yield
-            finally:
-                _run("ip", "rule", "del", *rule, check=False)
-        finally:
-            _run("ip", "route", "del", *route, check=False)
-            stop.set()
-            server.join()
+        stack.callback(_run, "ip", "route", "del", *route, check=False)
+        _run("ip", "rule", "add", *rule)
+        stack.callback(_run, "ip", "rule", "del", *rule, check=False)
+        yield
+
+
+def _serve(sock: socket.socket, stop: threading.Event) -> None:
+    # accept and close: a full accept queue would drop SYNs, a refusal the policy did not make
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            sock.accept()[0].close()
