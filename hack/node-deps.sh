@@ -5,10 +5,10 @@
 #   hack/node-deps.sh --check   only report; exit 1 with the reason when the real node cannot run here
 set -euo pipefail
 
-PACKAGES=(buildah mmdebstrap umoci libseccomp-dev pkg-config gcc libc6-dev iptables iproute2)
+PACKAGES=(buildah mmdebstrap umoci libseccomp-dev pkg-config gcc libc6-dev iptables iproute2 ipset)
 # what each package provides, to test without dpkg on non-Debian machines
 declare -A PROBE=([buildah]=buildah [mmdebstrap]=mmdebstrap [umoci]=umoci [pkg-config]=pkg-config
-                  [gcc]=gcc [iptables]=iptables [iproute2]=ip)
+                  [gcc]=gcc [iptables]=iptables [iproute2]=ip [ipset]=ipset)
 
 die() { echo "node-deps: $*" >&2; exit 1; }
 

@@ -6,7 +6,7 @@
 #
 #   SCOUTLY_TESTENV_BIN   use binaries you already have (a directory holding all of them); nothing is built
 #   SCOUTLY_CACHE_DIR     cache root (default ~/.cache/scoutly)
-#   SCOUTLY_REAL_NODE=0   skip the real node's binaries (containerd, runc, CNI plugins, kubelet)
+#   SCOUTLY_REAL_NODE=0   skip the real node's binaries (containerd, runc, CNI plugins, kubelet, kube-router)
 set -euo pipefail
 
 K8S_VERSION=${K8S_VERSION:-v1.36.3}
@@ -17,6 +17,8 @@ HELM_VERSION=${HELM_VERSION:-v3.21.4}
 CONTAINERD_VERSION=${CONTAINERD_VERSION:-v2.4.2}
 RUNC_VERSION=${RUNC_VERSION:-v1.5.3}
 CNI_PLUGINS_VERSION=${CNI_PLUGINS_VERSION:-v1.10.0}
+# the NetworkPolicy agent of the e2e test (its firewall controller only); test-only, never shipped
+KUBE_ROUTER_VERSION=${KUBE_ROUTER_VERSION:-v2.1.0}
 
 # component name -> the binaries it provides
 declare -A COMPONENT=(
@@ -27,11 +29,12 @@ declare -A COMPONENT=(
   [helm-$HELM_VERSION]="helm"
 )
 ORDER=("kubernetes-$K8S_VERSION" "etcd-$ETCD_VERSION" "ferretdb-$FERRETDB_VERSION" "kwok-$KWOK_VERSION" "helm-$HELM_VERSION")
-NODE_ORDER=("containerd-$CONTAINERD_VERSION" "runc-$RUNC_VERSION" "cni-plugins-$CNI_PLUGINS_VERSION" "kubelet-$K8S_VERSION")
+NODE_ORDER=("containerd-$CONTAINERD_VERSION" "runc-$RUNC_VERSION" "cni-plugins-$CNI_PLUGINS_VERSION" "kubelet-$K8S_VERSION" "kube-router-$KUBE_ROUTER_VERSION")
 COMPONENT[containerd-$CONTAINERD_VERSION]="containerd ctr containerd-shim-runc-v2"
 COMPONENT[runc-$RUNC_VERSION]="runc"
 COMPONENT[cni-plugins-$CNI_PLUGINS_VERSION]="bridge host-local loopback portmap"
 COMPONENT[kubelet-$K8S_VERSION]="kubelet pause"
+COMPONENT[kube-router-$KUBE_ROUTER_VERSION]="kube-router"
 
 die() { echo "testenv: $*" >&2; exit 1; }
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -178,6 +181,8 @@ for c in "${todo[@]}"; do
         github.com/containernetworking/plugins/plugins/main/bridge github.com/containernetworking/plugins/plugins/main/loopback \
         github.com/containernetworking/plugins/plugins/ipam/host-local github.com/containernetworking/plugins/plugins/meta/portmap ;;
     kubelet-*) step "$c" build_kubelet ;;
+    kube-router-*) step "$c" build_wrapped "github.com/cloudnativelabs/kube-router/v2@${KUBE_ROUTER_VERSION}" kube-router \
+        github.com/cloudnativelabs/kube-router/v2/cmd/kube-router ;;
   esac
   have "$c" || die "$c: binaries missing after the build (${COMPONENT[$c]})"
 done

@@ -26,7 +26,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from scoutly.kube.client import KubeClient
 from scoutly.testing.demo_services import API_KEY, Boards, FakeLLM, serve
 from scoutly.testing.env import REPO_ROOT, LocalEnv, image_archive, locate_binaries
-from scoutly.testing.node import NODE_NAME, node_gap
+from scoutly.testing.node import NODE_NAME, NodeState, node_gap
 
 RELEASE = "scoutly"
 NAMESPACE = "scoutly-e2e"
@@ -42,6 +42,8 @@ class Cluster:
     image: str
     bin_dir: Path
     node_name: str | None  # the real node, when the pods must land there
+    node: NodeState | None = None  # what the real node made on this machine (bridge, ranges)
+    api_port: int = 0  # the API server's port on `host` (the real node's environment)
 
     def tool(self, name: str) -> str:
         path = self.bin_dir / name
@@ -73,7 +75,7 @@ class Cluster:
         return proc.stdout
 
 
-def _unavailable(reason: str) -> None:
+def unavailable(reason: str) -> None:
     """No real node here: a skip that says why, or a failure where it must run (CI)."""
     if os.environ.get("SCOUTLY_REQUIRE_REAL_NODE") == "1":
         pytest.fail(f"SCOUTLY_REQUIRE_REAL_NODE=1 but {reason}", pytrace=False)
@@ -98,15 +100,17 @@ def cluster() -> Iterator[Cluster]:
         return
     bin_dir = locate_binaries()
     if gap := node_gap(bin_dir):
-        _unavailable(f"no real node on this machine: {gap}")
+        unavailable(f"no real node on this machine: {gap}")
     archive = image_archive()
     if not archive.exists():
-        _unavailable(f"no image archive at {archive}: run 'make image'")
+        unavailable(f"no image archive at {archive}: run 'make image'")
     tmp = Path(tempfile.mkdtemp(prefix="scoutly-e2e-"))
     env = LocalEnv(workdir=tmp, nodes=1, real_node=True, images=[archive], bin_dir=bin_dir)
     env.start()
     try:
-        yield Cluster(env.kubeconfig, env.host, env.mongo_uri, image, bin_dir, NODE_NAME)
+        yield Cluster(
+            env.kubeconfig, env.host, env.mongo_uri, image, bin_dir, NODE_NAME, env.node_state, env.api_port
+        )
     finally:
         env.stop()
         if not os.environ.get("SCOUTLY_KEEP_TESTENV"):
