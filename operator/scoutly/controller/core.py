@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
-import itertools
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterable, Sequence
@@ -47,7 +45,7 @@ from scoutly.controller.mirror import JobStage, Mirror, MirrorWrite
 from scoutly.controller.outcome import outcome_message, quality_event
 from scoutly.controller.state import Policy, TargetView, target_view
 from scoutly.controller.status import apply_outcome, desired_status, failure_text, status_patch
-from scoutly.controller.workqueue import Backoff, RetryLater, WorkQueue
+from scoutly.controller.workqueue import Backoff, RetryLater, Timers, WorkQueue
 from scoutly.faults import crash_point
 from scoutly.kube.client import ApiError, KubeClient, error_kind, ns_path, transient
 from scoutly.scheduling.due import job_name, overdue, should_dispatch
@@ -55,7 +53,7 @@ from scoutly.store import jobqueues
 
 log = logging.getLogger("scoutly.controller")
 Clock = Callable[[], datetime]
-QueueKey = tuple[str, str]  # ("job", "<ns>/<Job>") or ("status", "<ns>/<target>")
+QueueKey = tuple[str, str]  # ("job", "<ns>/<Job>"), ("status" or "due", "<ns>/<target>")
 
 
 def utcnow() -> datetime:
@@ -74,6 +72,7 @@ class Controller:
         mirror: Mirror,
         *,
         clock: Clock = utcnow,
+        timers: Timers | None = None,
         dispatch_parallelism: int = 64,
     ) -> None:
         self.settings = settings
@@ -86,20 +85,20 @@ class Controller:
         self.targets: dict[str, TargetView] = {}
         self.orphan_jobs: dict[str, dict[str, JobView]] = defaultdict(dict)  # jobs seen before their target
         self.active: set[str] = set()  # namespace/name of our Jobs pending or running
-        self._heap: list[tuple[datetime, int, str]] = []
-        self._seq = itertools.count()
-        self._waiting: set[str] = set()
+        self._waiting: set[str] = set()  # due now, waiting for the admission gate
         self._wake = asyncio.Event()
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._status_queued: set[str] = set()
-        self._status_parallel = asyncio.Semaphore(16)
         # Jobs with work left (the newest event of each) and the finishing steps done so far
         self._jobs_pending: dict[str, JobView] = {}
         self._finishing: dict[str, Finishing] = {}
-        # retries of failed Job handling and status writes; dispatch retries go through the due-queue
+        # every key's work: status writes, Job handling and its retries, due times (a delayed add each)
         self.queue: WorkQueue[QueueKey] = WorkQueue(
-            self._handle_queued, workers=4, backoff=Backoff(base=0.5, cap=300.0), on_error=self._queue_error
+            self._handle_queued,
+            workers=16,
+            backoff=Backoff(base=0.5, cap=300.0),
+            on_error=self._queue_error,
+            timers=timers,
         )
         self.dispatch_backoff: Backoff[str] = Backoff(base=0.5, cap=300.0)
         self._parallel = asyncio.Semaphore(dispatch_parallelism)
@@ -121,11 +120,16 @@ class Controller:
 
     # -- feeding the queue --------------------------------------------------------------------------
     def _schedule(self, view: TargetView) -> None:
+        """Queue the target's due time (a delayed add; the earliest pending one wins, and a target found
+        not due yet when it fires is queued again for its current due time)."""
         if view.spec is None or view.deleting:
             return
-        due = self.clock() if view.manual_pending else view.due(self.policy)
-        heapq.heappush(self._heap, (due, next(self._seq), view.key))
-        self._wake.set()
+        now = self.clock()
+        due = now if view.manual_pending else view.due(self.policy)
+        # strictly after the due time: the seed's `hoursSinceLastScrape > cooldownHours`
+        delay = (due - now).total_seconds()
+        delay = delay + 0.01 if delay >= 0 and not view.manual_pending else 0.0
+        self.queue.add_after(("due", view.key), delay)
 
     def _touch(self) -> None:
         self.last_event = self.clock().timestamp()
@@ -325,7 +329,9 @@ class Controller:
 
     async def _handle_queued(self, key: QueueKey) -> None:
         kind, name = key
-        if kind == "job":
+        if kind == "due":
+            self._on_due(name)
+        elif kind == "job":
             await self._reconcile_job(name)
         elif kind == "status":
             view = self.targets.get(name)
@@ -334,6 +340,18 @@ class Controller:
             async with self._locks[name]:
                 if not await self._sync_status(view, retry=False):
                     raise RetryLater(name)
+
+    def _on_due(self, key: str) -> None:
+        """A target's due time came: it waits for the admission gate, or is queued for its due time again
+        when that moved later since."""
+        view = self.targets.get(key)
+        if view is None or view.spec is None or view.deleting:
+            return
+        if not view.manual_pending and self.clock() <= view.due(self.policy):
+            self._schedule(view)
+            return
+        self._waiting.add(key)
+        self._wake.set()
 
     def _queue_error(self, key: QueueKey, e: Exception) -> None:
         if isinstance(e, RetryLater):
@@ -670,38 +688,13 @@ class Controller:
         return True
 
     def _status_soon(self, key: str) -> None:
-        """Write the target's derived status from a bounded pool, not inside the event handler: kopf
-        holds each event's state until its handler returns, and at start-up 10,000 handlers waiting on
-        their status writes held hundreds of MiB (docs/performance.md). Queued once per target; the
-        write derives the status when it runs, so later events fold into it."""
-        if key in self._status_queued:
-            return
-        self._status_queued.add(key)
-
-        async def write() -> None:
-            async with self._status_parallel:
-                self._status_queued.discard(key)
-                await self._sync_status_of(key)
-
-        self._spawn(write())
-
-    async def _sync_status_of(self, key: str) -> None:
-        """The status write of a target by key, for writes that run later: the target may be gone, or
-        leadership lost, by then."""
-        view = self.targets.get(key)
-        if view is None or not self.leading():
-            return
-        async with self._locks[key]:
-            await self._sync_status(view)
+        """Write the target's derived status from the work queue, not inside the event handler: kopf holds
+        each event's state until its handler returns, and at start-up 10,000 handlers waiting on their
+        status writes held hundreds of MiB (docs/performance.md). The write derives the status when it
+        runs, so later events fold into it."""
+        self.queue.add(("status", key))
 
     # -- dispatch -----------------------------------------------------------------------------------
-    def _collect_due(self, now: datetime) -> None:
-        # strictly after the due time: the seed's `hoursSinceLastScrape > cooldownHours`
-        while self._heap and self._heap[0][0] < now:
-            _, _, key = heapq.heappop(self._heap)
-            if key in self.targets:
-                self._waiting.add(key)
-
     def _admission(self, now: datetime) -> Admission:
         """Ask the admission gate which waiting targets get a slot now; targets no longer due leave the
         waiting set (their next due time is queued already)."""
@@ -734,28 +727,27 @@ class Controller:
     async def run_dispatcher(self) -> None:
         await self.ready.wait()
         while True:
+            self._wake.clear()
             if not self.leading():
-                self._wake.clear()
                 await self._wake.wait()  # take_over() wakes us
                 continue
-            now = self.clock()
-            metrics.dispatcher_heartbeat.set(now.timestamp())
-            self._collect_due(now)
-            admission = self._admission(now)
-            chosen = [self.targets[c.key] for c in admission.chosen]
-            metrics.targets_due_waiting.set(len(admission.waiting))
-            if chosen:
-                await asyncio.gather(*(self._dispatch_guarded(v, now) for v in chosen))
-            timeout = (
-                self.heartbeat_interval
-            )  # an idle pass at least this often: the heartbeat alert's signal
-            if self._heap:
-                timeout = min(timeout, max(0.0, (self._heap[0][0] - self.clock()).total_seconds()) + 0.01)
-            self._wake.clear()
-            if chosen and admission.waiting and len(self.active) < self.settings.max_concurrent:
+            if await self.dispatch_pass():
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+                # an idle pass at least this often: the heartbeat alert's signal
+                await asyncio.wait_for(self._wake.wait(), timeout=self.heartbeat_interval)
+
+    async def dispatch_pass(self) -> bool:
+        """Dispatch the waiting targets the admission gate lets through now. True when more are waiting
+        and slots are still free (the next pass should follow at once)."""
+        now = self.clock()
+        metrics.dispatcher_heartbeat.set(now.timestamp())
+        admission = self._admission(now)
+        chosen = [self.targets[c.key] for c in admission.chosen]
+        metrics.targets_due_waiting.set(len(admission.waiting))
+        if chosen:
+            await asyncio.gather(*(self._dispatch_guarded(v, now) for v in chosen))
+        return bool(chosen and admission.waiting and len(self.active) < self.settings.max_concurrent)
 
     async def _dispatch_guarded(self, view: TargetView, now: datetime) -> None:
         async with self._parallel:
@@ -774,7 +766,7 @@ class Controller:
         so the retry still goes by the cap and rank order."""
         self._waiting.discard(key)
         delay = max(at_least, timedelta(seconds=self.dispatch_backoff.when(key)))
-        heapq.heappush(self._heap, (now + delay, next(self._seq), key))
+        self.queue.add_after(("due", key), delay.total_seconds())
 
     async def dispatch(self, view: TargetView, now: datetime) -> None:
         async with self._locks[view.key]:
