@@ -53,7 +53,7 @@ from scoutly.store import jobqueues
 
 log = logging.getLogger("scoutly.controller")
 Clock = Callable[[], datetime]
-QueueKey = tuple[str, str]  # ("job", "<ns>/<Job>"), ("status" or "due", "<ns>/<target>")
+QueueKey = tuple[str, str]  # ("job", "<ns>/<Job>"), ("target" or "due", "<ns>/<target>")
 
 
 def utcnow() -> datetime:
@@ -103,7 +103,6 @@ class Controller:
         self.dispatch_backoff: Backoff[str] = Backoff(base=0.5, cap=300.0)
         self._parallel = asyncio.Semaphore(dispatch_parallelism)
         # status writes and Events after a dispatch: bounded apart, so Job creation keeps its connections
-        self._after_parallel = asyncio.Semaphore(max(1, dispatch_parallelism // 2))
         self.ready = asyncio.Event()
         self.last_event: float = 0.0
         self.target_events = 0
@@ -136,20 +135,19 @@ class Controller:
         metrics.last_event_timestamp.set(self.last_event)
 
     async def take_over(self) -> None:
-        """Just became the leader: write what the standby only observed (statuses, outcomes of Jobs
+        """Just became the leader: reconcile what the standby only observed (statuses, outcomes of Jobs
         still held by our finalizer), then let the dispatcher run."""
-        held: list[JobView] = []
         for key, view in list(self.targets.items()):
-            async with self._locks[key]:
-                view.handled = True
-                held += [j for j in view.jobs.values() if (j.terminal or j.deleting) and j.has_finalizer]
-                await self._sync_status(view)
-                self._schedule(view)
+            view.handled = True
+            self._reconcile_soon(key)
+            self._schedule(view)
+            for j in view.jobs.values():
+                if (j.terminal or j.deleting) and j.has_finalizer:
+                    self._job_soon(j)
         for jobs in list(self.orphan_jobs.values()):
-            held += [j for j in jobs.values() if j.has_finalizer and (j.terminal or j.deleting)]
-        for job in held:
-            self._jobs_pending.setdefault(job.key, job)
-            await self._reconcile_job_or_retry(job.key)
+            for j in jobs.values():
+                if j.has_finalizer and (j.terminal or j.deleting):
+                    self._job_soon(j)
         self._wake.set()
 
     async def prime(self, namespaces: Sequence[str]) -> None:
@@ -238,27 +236,21 @@ class Controller:
             )
             if view.spec is None and not reported:
                 log.warning("target %s cannot be scheduled: %s", key, view.spec_error)
-                await post_event(
-                    self.kube,
-                    view,
-                    reason="InvalidSpec",
-                    message=view.spec_error or "",
-                    now=self.clock(),
-                    warning=True,
+                view.outbox.append(
+                    {"reason": "InvalidSpec", "message": view.spec_error or "", "warning": True}
                 )
             if (
                 view.manual_pending
                 and view.active_jobs
                 and (previous is None or not previous.handled or previous.scrape_now != view.scrape_now)
             ):
-                await post_event(
-                    self.kube,
-                    view,
-                    reason="JobAlreadyActive",
-                    now=self.clock(),
-                    message=f"manual trigger waits for {view.active_jobs[0].name} to finish",
+                view.outbox.append(
+                    {
+                        "reason": "JobAlreadyActive",
+                        "message": f"manual trigger waits for {view.active_jobs[0].name} to finish",
+                    }
                 )
-            self._status_soon(key)
+            self._reconcile_soon(key)
             self._schedule(view)
 
     async def on_job_event(self, body: dict[str, Any], event_type: str | None) -> None:
@@ -284,18 +276,31 @@ class Controller:
         else:
             self.active.add(job.key)
         metrics.active_scrapes.set(len(self.active))
-        self._jobs_pending[job.key] = job
-        await self._reconcile_job_or_retry(job.key)
+        view = self.targets.get(job.target)
+        if view is not None and view.uid == job.target_uid:
+            self._cache_job(view, job)
+        self._job_soon(job)
 
-    async def _reconcile_job_or_retry(self, key: str) -> None:
-        """Handle a Job now; on any error (a timeout or reset as much as an API error) the key goes to the
-        work queue, which retries it with backoff: kopf would only log it, and a finished Job would hold
-        its finalizer, its outcome unrecorded, until the next restart."""
-        try:
-            await self._reconcile_job(key)
-        except Exception as e:
-            self._queue_error(("job", key), e)
-            self.queue.add_rate_limited(("job", key))
+    def _cache_job(self, view: TargetView, job: JobView) -> None:
+        previous = view.jobs.get(job.name)
+        if previous is not None and previous.phase is JobPhase.RUNNING and job.phase is JobPhase.PENDING:
+            job.phase = JobPhase.RUNNING  # a pod between running and counted: never go back to Pending
+        view.jobs[job.name] = job
+        if job.terminal or job.deleting:
+            view.blocked.pop(job.name, None)
+
+    def _job_soon(self, job: JobView) -> None:
+        """Reconcile the Job from the work queue (its newest state: events in between fold into one)."""
+        self._jobs_pending[job.key] = job
+        self.queue.add(("job", job.key))
+
+    def _reconcile_soon(self, key: str) -> None:
+        """Reconcile the target from the work queue: post the Events its watch events decided, write the
+        derived status when it differs. Not inside the event handler: kopf holds each event's state until
+        its handler returns, and at start-up 10,000 handlers waiting on their status writes held hundreds
+        of MiB (docs/performance.md). The status is derived when the reconcile runs, so later events
+        fold into it."""
+        self.queue.add(("target", key))
 
     async def _reconcile_job(self, key: str) -> None:
         """Mirror the newest state of one of our Jobs, record its outcome, release it."""
@@ -307,25 +312,30 @@ class Controller:
             if job is None:
                 return
             view = await self._view_for(job)
-            previous = view.jobs.get(job.name) if view else None
-            if previous is not None and previous.phase is JobPhase.RUNNING and job.phase is JobPhase.PENDING:
-                job.phase = JobPhase.RUNNING  # a pod between running and counted: never go back to Pending
             if view is not None:
-                view.jobs[job.name] = job
-                if job.terminal or job.deleting:
-                    view.blocked.pop(job.name, None)
+                self._cache_job(view, job)
             if self.leading():
-                if job.phase is JobPhase.RUNNING and not job.deleting and previous is not job:
+                if job.phase is JobPhase.RUNNING and not job.deleting:
                     # its claim again: lost when the operator crashed right after creating the Job (the
                     # mirror skips it when stored already)
                     self.mirror.submit(self._mirror_write(job, view, JobStage.CREATED))
                 if job.terminal or job.deleting:
                     await self._finish(job, view)
-                elif view is not None and (previous is None or previous.phase is not job.phase):
-                    await self._sync_status(view)
+                elif view is not None:
+                    self._reconcile_soon(view.key)
             if key not in self._finishing and self._jobs_pending.get(key) is job:
                 del self._jobs_pending[key]
         self._wake.set()
+
+    async def _reconcile_target(self, key: str) -> None:
+        view = self.targets.get(key)
+        if view is None or not self.leading():
+            return
+        async with self._locks[key]:
+            if not await self._sync_status(view):
+                raise RetryLater(key)
+            while view.outbox:  # best effort: a failed post is logged, not retried
+                await post_event(self.kube, view, now=self.clock(), **view.outbox.pop(0))
 
     async def _handle_queued(self, key: QueueKey) -> None:
         kind, name = key
@@ -333,13 +343,8 @@ class Controller:
             self._on_due(name)
         elif kind == "job":
             await self._reconcile_job(name)
-        elif kind == "status":
-            view = self.targets.get(name)
-            if view is None or not self.leading():
-                return
-            async with self._locks[name]:
-                if not await self._sync_status(view, retry=False):
-                    raise RetryLater(name)
+        elif kind == "target":
+            await self._reconcile_target(name)
 
     def _on_due(self, key: str) -> None:
         """A target's due time came: it waits for the admission gate, or is queued for its due time again
@@ -386,15 +391,14 @@ class Controller:
             view.blocked.pop(job, None)
         else:
             view.blocked[job] = reason
-            await post_event(
-                self.kube,
-                view,
-                reason="PodBlocked",
-                warning=True,
-                now=self.clock(),
-                message=f"Job {job}: pod {meta.get('name')} cannot start: {reason}",
+            view.outbox.append(
+                {
+                    "reason": "PodBlocked",
+                    "warning": True,
+                    "message": f"Job {job}: pod {meta.get('name')} cannot start: {reason}",
+                }
             )
-        self._status_soon(view.key)
+        self._reconcile_soon(view.key)
 
     def _view_by_label(self, namespace: str, label: str | None) -> TargetView | None:
         """The target whose scoutly.io/target label this is: its name, or its hash-shortened form for
@@ -462,7 +466,7 @@ class Controller:
             return
         view.status = {**view.status, "lastSuccessfulScrape": value}
         view.remember_last_scrape(value)
-        self._status_soon(view.key)
+        self._reconcile_soon(view.key)
         self._schedule(view)
 
     def _seed_last_scrape(self, view: TargetView) -> None:
@@ -577,7 +581,7 @@ class Controller:
                 outcome = {"reason": "ScrapeSucceeded" if ok else "ScrapeFailed", "warning": not ok}
                 rec.events = [*([quality] if quality else []), {**outcome, "message": message}]
         rec.recorded = True
-        if live is not None and not await self._sync_status(live, retry=False):
+        if live is not None and not await self._sync_status(live):
             raise RetryLater(job.key)
         rec.step = "event"
         while rec.events and live is not None:
@@ -604,7 +608,7 @@ class Controller:
     async def _when_mirrored(self, key: str, done: asyncio.Event) -> None:
         await done.wait()
         if key in self._finishing:
-            await self._reconcile_job_or_retry(key)
+            self.queue.add(("job", key))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -660,9 +664,9 @@ class Controller:
                 log.warning("could not delete old Job %s: %s", j.key, e)
 
     # -- status -------------------------------------------------------------------------------------
-    async def _sync_status(self, view: TargetView, *, retry: bool = True) -> bool:
-        """Write the difference between the derived and the observed status. False when the write failed:
-        then, with `retry`, the work queue writes it again after a backoff."""
+    async def _sync_status(self, view: TargetView) -> bool:
+        """Write the difference between the derived and the observed status. False when the write failed
+        (counted here; the caller's key is retried with backoff)."""
         desired = desired_status(view, self.policy, self.clock())
         view.remember_last_scrape(desired.get("lastSuccessfulScrape"))  # its echoes are no edits
         patch = status_patch(view.observed, desired)
@@ -678,21 +682,12 @@ class Controller:
                 return True  # the target is gone
             metrics.reconcile_errors.labels("status", error_kind(e)).inc()
             log.warning("status write for %s failed, retrying: %s", view.key, str(e) or type(e).__name__)
-            if retry:
-                self.queue.add_rate_limited(("status", view.key))
             return False
         crash_point("after_status")
         written = dict(resp.get("status") or desired)
         view.status = dict(written)
         view.observed = written
         return True
-
-    def _status_soon(self, key: str) -> None:
-        """Write the target's derived status from the work queue, not inside the event handler: kopf holds
-        each event's state until its handler returns, and at start-up 10,000 handlers waiting on their
-        status writes held hundreds of MiB (docs/performance.md). The write derives the status when it
-        runs, so later events fold into it."""
-        self.queue.add(("status", key))
 
     # -- dispatch -----------------------------------------------------------------------------------
     def _admission(self, now: datetime) -> Admission:
@@ -855,29 +850,16 @@ class Controller:
             if manual is not None:
                 status["lastManualTrigger"] = manual
             view.status = status
-        # Creating Jobs is the critical path of a wave: the status write and the Event follow outside the
-        # dispatch slot (a Job event arriving first folds the status write into its own). A crash before
-        # them loses nothing: the status is derived from the Jobs again on restart.
-        self._spawn(self._after_dispatch(view, name, manual is not None, now))
-
-    async def _after_dispatch(self, view: TargetView, name: str, manual: bool, now: datetime) -> None:
-        async with self._after_parallel:
-            try:
-                async with self._locks[view.key]:
-                    current = self.targets.get(view.key)
-                    if current is None or current.uid != view.uid or not self.leading():
-                        return
-                    await self._sync_status(current)
-                await post_event(
-                    self.kube,
-                    view,
-                    reason="SuccessfulCreate",
-                    now=now,
-                    message=f"created Job {name}" + (" (manual trigger)" if manual else ""),
-                )
-            except Exception as e:
-                metrics.reconcile_errors.labels("status", error_kind(e)).inc()
-                log.exception("status after dispatching %s failed", name)
+            # Creating Jobs is the critical path of a wave: the status write and the Event follow from
+            # the target's reconcile, outside the dispatch slot. A crash before them loses nothing: the
+            # status is derived from the Jobs again on restart.
+            view.outbox.append(
+                {
+                    "reason": "SuccessfulCreate",
+                    "message": f"created Job {name}" + (" (manual trigger)" if manual is not None else ""),
+                }
+            )
+            self._reconcile_soon(view.key)
 
     # -- views for metrics and probes ---------------------------------------------------------------
     def phases(self) -> dict[str, int]:

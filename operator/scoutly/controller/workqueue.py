@@ -20,6 +20,12 @@ K = TypeVar("K", bound=Hashable)
 log = logging.getLogger("scoutly.workqueue")
 
 
+class Timer(Protocol):
+    def when(self) -> float: ...
+
+    def cancel(self) -> None: ...
+
+
 class Timers(Protocol):
     """Where delayed adds wait: the running event loop, or a test's manual clock."""
 
@@ -73,7 +79,7 @@ class WorkQueue(Generic[K]):
         self._ready: deque[K] = deque()
         self._dirty: set[K] = set()  # waiting in _ready, or to be re-queued when its handler returns
         self._processing: set[K] = set()
-        self._timers: dict[K, asyncio.TimerHandle] = {}
+        self._timers: dict[K, Timer] = {}
         self._has_work = asyncio.Event()
         self._idle = asyncio.Event()  # nothing waiting or running (delayed adds aside)
         self._idle.set()
