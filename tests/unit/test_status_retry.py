@@ -70,7 +70,7 @@ async def test_not_found_is_not_retried() -> None:
     controller.queue.backoff.base = 0.01
     await controller.on_target_event(target(), "ADDED")
     await controller.queue.settled()  # the queued status write ran; a retry would be pending now
-    assert api.attempts == 1 and not controller.queue.pending(("status", "ns/acme"))
+    assert api.attempts == 1 and not controller.queue.pending(("target", "ns/acme"))
 
 
 async def _written(api: FlakyStatusApi) -> bool:
