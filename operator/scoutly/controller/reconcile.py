@@ -12,7 +12,7 @@ from typing import Any
 
 from scoutly import metrics
 from scoutly.controller.apphistory import AppHistory
-from scoutly.controller.base import QueueKey, target_path
+from scoutly.controller.base import target_path
 from scoutly.controller.dispatch import Dispatch
 from scoutly.controller.events import post_event
 from scoutly.controller.jobs import (
@@ -37,17 +37,17 @@ class Reconciler(Recording, Dispatch, AppHistory):
     async def take_over(self) -> None:
         """Just became the leader: reconcile what the standby only observed (statuses, outcomes of Jobs
         still held by our finalizer), then let the dispatcher run."""
+        held: list[JobView] = []
         for key, view in list(self.targets.items()):
             view.handled = True
             self._reconcile_soon(key)
             self._schedule(view)
-            for j in view.jobs.values():
-                if (j.terminal or j.deleting) and j.has_finalizer:
-                    self._job_soon(j)
+            held += [j for j in view.jobs.values() if (j.terminal or j.deleting) and j.has_finalizer]
         for jobs in list(self.orphan_jobs.values()):
-            for j in jobs.values():
-                if j.has_finalizer and (j.terminal or j.deleting):
-                    self._job_soon(j)
+            held += [j for j in jobs.values() if j.has_finalizer and (j.terminal or j.deleting)]
+        for job in held:
+            self._jobs_pending.setdefault(job.key, job)  # a newer event's view, if one is waiting
+            self.queue.add(("job", job.key))
         self._wake.set()
 
     async def prime(self, namespaces: Sequence[str]) -> None:
@@ -206,15 +206,6 @@ class Reconciler(Recording, Dispatch, AppHistory):
                 }
             )
         self._reconcile_soon(view.key)
-
-    async def _handle_queued(self, key: QueueKey) -> None:
-        kind, name = key
-        if kind == "due":
-            self._on_due(name)
-        elif kind == "job":
-            await self._reconcile_job(name)
-        elif kind == "target":
-            await self._reconcile_target(name)
 
     async def _reconcile_target(self, key: str) -> None:
         """Write the target's status diff, then post the Events its watch events decided; a deleted
