@@ -70,7 +70,7 @@ class AppHistory(ControllerBase):
             known, at = self.companies.last_scrape(key[4:] if key.startswith("ref:") else key)
             if known:
                 self._adopt_newer(self._views_of_company(key), at)
-        self._wake.set()
+        self._wake()
 
     def on_company_changes(self, changes: list[CompanyChange]) -> None:
         """The periodic read found companies changed (edits: every target of the company follows) or
@@ -90,4 +90,4 @@ class AppHistory(ControllerBase):
                         v.key,
                     )
                     self._set_last_scrape(v, change.at)
-        self._wake.set()
+        self._wake()

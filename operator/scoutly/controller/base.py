@@ -35,7 +35,8 @@ log = logging.getLogger("scoutly.controller")
 
 
 Clock = Callable[[], datetime]
-QueueKey = tuple[str, str]  # ("job", "<ns>/<Job>"), ("target" or "due", "<ns>/<target>")
+QueueKey = tuple[str, str]  # ("job", "<ns>/<Job>"), ("target" or "due", "<ns>/<target>"), DISPATCH
+DISPATCH: QueueKey = ("dispatch", "")  # one dispatcher pass
 
 
 def utcnow() -> datetime:
@@ -70,7 +71,7 @@ class ControllerBase:
         self.orphan_jobs: dict[str, dict[str, JobView]] = defaultdict(dict)  # jobs seen before their target
         self.active: set[str] = set()  # namespace/name of our Jobs pending or running
         self._waiting: set[str] = set()  # due now, waiting for the admission gate
-        self._wake = asyncio.Event()
+        self._dispatching = False  # once primed (run_dispatcher)
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._tasks: set[asyncio.Task[None]] = set()
         # Jobs with work left (the newest event of each) and the finishing steps done so far
@@ -111,6 +112,10 @@ class ControllerBase:
         delay = (due - now).total_seconds()
         delay = delay + 0.01 if delay >= 0 and not view.manual_pending else 0.0
         self.queue.add_after(("due", view.key), delay)
+
+    def _wake(self) -> None:
+        """A dispatcher pass soon: a slot freed, a target became due, leadership came."""
+        self.queue.add(DISPATCH)
 
     def _touch(self) -> None:
         self.last_event = self.clock().timestamp()
@@ -243,6 +248,9 @@ class ControllerBase:
     async def _reconcile_target(self, key: str) -> None:
         raise NotImplementedError
 
+    async def _dispatch_round(self) -> None:
+        raise NotImplementedError
+
     async def _handle_queued(self, key: QueueKey) -> None:
         kind, name = key
         if kind == "due":
@@ -251,3 +259,5 @@ class ControllerBase:
             await self._reconcile_job(name)
         elif kind == "target":
             await self._reconcile_target(name)
+        elif key == DISPATCH:
+            await self._dispatch_round()

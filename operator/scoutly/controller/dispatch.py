@@ -4,14 +4,13 @@ creates the Jobs the gate lets through, under the global cap, and retries a fail
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime, timedelta
 from typing import Any
 
 from scoutly import metrics
 from scoutly.controller.admission import Admission, Candidate, admit
-from scoutly.controller.base import ControllerBase
+from scoutly.controller.base import DISPATCH, ControllerBase
 from scoutly.controller.events import post_event
 from scoutly.controller.jobs import (
     build_job,
@@ -37,7 +36,7 @@ class Dispatch(ControllerBase):
             self._schedule(view)
             return
         self._waiting.add(key)
-        self._wake.set()
+        self._wake()
 
     def _admission(self, now: datetime) -> Admission:
         """Ask the admission gate which waiting targets get a slot now; targets no longer due leave the
@@ -69,17 +68,18 @@ class Dispatch(ControllerBase):
         return admit(candidates, free=self.settings.max_concurrent - len(self.active))
 
     async def run_dispatcher(self) -> None:
+        """Start dispatching once the caches are primed: each pass is then the work queue's DISPATCH key."""
         await self.ready.wait()
-        while True:
-            self._wake.clear()
-            if not self.leading():
-                await self._wake.wait()  # take_over() wakes us
-                continue
-            if await self.dispatch_pass():
-                continue
-            with contextlib.suppress(TimeoutError):
-                # an idle pass at least this often: the heartbeat alert's signal
-                await asyncio.wait_for(self._wake.wait(), timeout=self.heartbeat_interval)
+        self._dispatching = True
+        self._wake()
+
+    async def _dispatch_round(self) -> None:
+        if not self._dispatching or not self.leading():
+            return  # take_over() wakes it
+        if await self.dispatch_pass():
+            self._wake()  # more are waiting and slots are free: again at once
+        # a pass at least this often, idle or not: the heartbeat alert's signal
+        self.queue.add_after(DISPATCH, self.heartbeat_interval)
 
     async def dispatch_pass(self) -> bool:
         """Dispatch the waiting targets the admission gate lets through now. True when more are waiting

@@ -48,7 +48,7 @@ class Reconciler(Recording, Dispatch, AppHistory):
         for job in held:
             self._jobs_pending.setdefault(job.key, job)  # a newer event's view, if one is waiting
             self.queue.add(("job", job.key))
-        self._wake.set()
+        self._wake()
 
     async def prime(self, namespaces: Sequence[str]) -> None:
         """List every target and every Job of ours (paged) before the first dispatch, so the cap picks
@@ -168,7 +168,7 @@ class Reconciler(Recording, Dispatch, AppHistory):
             self.mirror.forget(job.namespace, job.name)
             self._jobs_pending.pop(job.key, None)
             self._finishing.pop(job.key, None)
-            self._wake.set()
+            self._wake()
             return
         if job.terminal or job.deleting:
             self.active.discard(job.key)
@@ -245,7 +245,7 @@ class Reconciler(Recording, Dispatch, AppHistory):
                     self._reconcile_soon(view.key)
             if key not in self._finishing and self._jobs_pending.get(key) is job:
                 del self._jobs_pending[key]
-        self._wake.set()
+        self._wake()
 
     async def _view_for(self, job: JobView) -> TargetView | None:
         """The view of the Job's target; read from the API when its watch event has not arrived yet
