@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from scoutly import metrics
 from scoutly.api import models as m
 from scoutly.controller.jobs import FINALIZER
 from tests.unit.controller.fakeapi import NS, FakeApi, Harness, ManualClock, target_body
@@ -219,3 +220,25 @@ def test_the_manual_clock_fires_timers_in_order() -> None:
     clock.call_later(5, fired.append, "c").cancel()
     clock.advance(3)
     assert fired == ["a", "b"]
+
+
+def _heartbeat() -> float:
+    return metrics.dispatcher_heartbeat.collect()[0].samples[0].value
+
+
+async def test_the_dispatcher_runs_from_the_queue_and_beats_while_idle(harnesses: list[Harness]) -> None:
+    h = start(harnesses)
+    h.api.add_target(target_body("acme", cooldown="1h"))
+    await h.settle()
+    await h.controller.run_dispatcher()  # primed: from here each pass is the queue's dispatch key
+    await h.settle()
+    (job,) = h.api.job_names("acme")  # dispatched without a pass called by the test
+    h.api.finish(job)
+    await h.settle()
+    beat = _heartbeat()
+    h.clock.advance(h.controller.heartbeat_interval)
+    await h.settle()
+    assert _heartbeat() == beat + h.controller.heartbeat_interval  # an idle pass, no event needed
+    h.clock.advance(HOUR)
+    await h.settle()
+    assert len(h.api.job_names("acme")) == 2  # its due time woke the dispatcher
