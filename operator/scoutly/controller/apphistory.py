@@ -8,10 +8,7 @@ from datetime import datetime
 
 from scoutly.controller.base import ControllerBase
 from scoutly.controller.companies import CompanyChange, takes_company_value
-from scoutly.controller.jobs import (
-    iso,
-    parse_time,
-)
+from scoutly.controller.jobs import iso, parse_time
 from scoutly.controller.state import TargetView
 
 log = logging.getLogger("scoutly.controller")

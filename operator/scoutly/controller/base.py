@@ -135,8 +135,8 @@ class ControllerBase:
         self.queue.add(("job", job.key))
 
     def _reconcile_soon(self, key: str) -> None:
-        """Reconcile the target from the work queue: post the Events its watch events decided, write the
-        derived status when it differs. Not inside the event handler: kopf holds each event's state until
+        """Reconcile the target from the work queue: write the derived status when it differs, post the
+        Events its watch events decided. Not inside the event handler: kopf holds each event's state until
         its handler returns, and at start-up 10,000 handlers waiting on their status writes held hundreds
         of MiB (docs/performance.md). The status is derived when the reconcile runs, so later events
         fold into it."""

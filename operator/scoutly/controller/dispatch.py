@@ -12,10 +12,7 @@ from scoutly import metrics
 from scoutly.controller.admission import Admission, Candidate, admit
 from scoutly.controller.base import DISPATCH, ControllerBase
 from scoutly.controller.events import post_event
-from scoutly.controller.jobs import (
-    build_job,
-    job_view,
-)
+from scoutly.controller.jobs import build_job, job_view
 from scoutly.controller.mirror import JobStage
 from scoutly.controller.state import TargetView
 from scoutly.faults import crash_point

@@ -13,10 +13,7 @@ from scoutly.controller.base import ControllerBase
 from scoutly.controller.events import post_event
 from scoutly.controller.finish import Finishing, count_outcome, count_quality, read_summary, release_finalizer
 from scoutly.controller.history import expired
-from scoutly.controller.jobs import (
-    JobPhase,
-    JobView,
-)
+from scoutly.controller.jobs import JobPhase, JobView
 from scoutly.controller.mirror import JobStage
 from scoutly.controller.outcome import outcome_message, quality_event
 from scoutly.controller.state import TargetView
