@@ -71,7 +71,7 @@ class ControllerBase:
         self.orphan_jobs: dict[str, dict[str, JobView]] = defaultdict(dict)  # jobs seen before their target
         self.active: set[str] = set()  # namespace/name of our Jobs pending or running
         self._waiting: set[str] = set()  # due now, waiting for the admission gate
-        self._dispatching = False  # once primed (run_dispatcher)
+        self._dispatching = False  # from the end of prime(): the first pass sees every target and Job
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._tasks: set[asyncio.Task[None]] = set()
         # Jobs with work left (the newest event of each) and the finishing steps done so far

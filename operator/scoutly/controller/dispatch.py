@@ -64,12 +64,6 @@ class Dispatch(ControllerBase):
             )
         return admit(candidates, free=self.settings.max_concurrent - len(self.active))
 
-    async def run_dispatcher(self) -> None:
-        """Start dispatching once the caches are primed: each pass is then the work queue's DISPATCH key."""
-        await self.ready.wait()
-        self._dispatching = True
-        self._wake()
-
     async def _dispatch_round(self) -> None:
         if not self._dispatching or not self.leading():
             return  # take_over() wakes it

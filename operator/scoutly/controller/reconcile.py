@@ -82,6 +82,8 @@ class Reconciler(Recording, Dispatch, AppHistory):
         metrics.active_scrapes.set(len(self.active))
         await self._load_company_history()
         self.ready.set()
+        self._dispatching = True  # each pass is the work queue's DISPATCH key from here
+        self._wake()
 
     def _adopt_known_jobs(self, view: TargetView, known_jobs: Iterable[JobView]) -> None:
         """Listed Jobs of the target (prime): a restarted operator sees a running Job before it could

@@ -120,6 +120,10 @@ class WorkQueue(Generic[K]):
             return None
         return timer.when() - (self._timers_source or asyncio.get_running_loop()).time()
 
+    def running(self) -> bool:
+        """No worker has stopped (none has started is running too): the liveness probe's signal."""
+        return not any(w.done() for w in self._workers)
+
     def pending(self, key: K) -> bool:
         """Waiting, delayed or being handled."""
         return key in self._dirty or key in self._timers or key in self._processing

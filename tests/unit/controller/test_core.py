@@ -230,7 +230,7 @@ async def test_the_dispatcher_runs_from_the_queue_and_beats_while_idle(harnesses
     h = start(harnesses)
     h.api.add_target(target_body("acme", cooldown="1h"))
     await h.settle()
-    await h.controller.run_dispatcher()  # primed: from here each pass is the queue's dispatch key
+    await h.controller.prime([NS])  # from here each pass is the queue's dispatch key
     await h.settle()
     (job,) = h.api.job_names("acme")  # dispatched without a pass called by the test
     h.api.finish(job)
