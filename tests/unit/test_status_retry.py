@@ -5,7 +5,6 @@ cover the writes against the real API server."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from scoutly.config import OperatorSettings
@@ -70,9 +69,8 @@ async def test_not_found_is_not_retried() -> None:
     controller = Controller(OperatorSettings(), api, Mirror(None))  # type: ignore[arg-type]
     controller.queue.backoff.base = 0.01
     await controller.on_target_event(target(), "ADDED")
-    while controller._tasks:  # the queued status write, and any retry it (wrongly) scheduled
-        await asyncio.gather(*controller._tasks)
-    assert api.attempts == 1 and not controller.queue.pending(("status", "ns/acme"))
+    await controller.queue.settled()  # the queued status write ran; a retry would be pending now
+    assert api.attempts == 1 and not controller.queue.pending(("target", "ns/acme"))
 
 
 async def _written(api: FlakyStatusApi) -> bool:

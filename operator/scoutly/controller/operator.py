@@ -229,7 +229,9 @@ async def run(
     kopf_ready = asyncio.Event()
 
     def live() -> tuple[bool, str]:
-        dead = [t.get_name() for t in tasks if t.done()]
+        dead = [t.get_name() for t in tasks if t.done()] + (
+            [] if controller.queue.running() else ["workqueue"]
+        )
         return (not dead, f"stopped tasks: {dead}" if dead else "running")
 
     def ready() -> tuple[bool, str]:
@@ -244,7 +246,6 @@ async def run(
     if settings.metrics_port:
         runner = await serve(make_app(live=live, ready=ready), host="0.0.0.0", port=settings.metrics_port)  # noqa: S104
     tasks = [
-        asyncio.create_task(controller.run_dispatcher(), name="dispatcher"),
         asyncio.create_task(mirror.run(), name="mirror"),
         asyncio.create_task(_sample_gauges(controller), name="gauges"),
     ]

@@ -42,6 +42,8 @@ class TargetView:
     last_scrapes: set[str] = field(default_factory=set)
     # active Job name -> why its pod cannot start (pods watch); shown on the Scraping condition
     blocked: dict[str, str] = field(default_factory=dict)
+    # Events (post_event arguments) decided by watch events, posted by the target's reconcile
+    outbox: list[dict[str, Any]] = field(default_factory=list)
 
     def remember_last_scrape(self, value: str | None) -> None:
         normal = _normal_time(value)
@@ -174,6 +176,7 @@ def target_view(
         deleting=bool(meta.get("deletionTimestamp")),
         jobs=previous.jobs if same_object and previous is not None else {},
         blocked=previous.blocked if same_object and previous is not None else {},
+        outbox=previous.outbox if same_object and previous is not None else [],
         last_scrapes=seen,
     )
     view.remember_last_scrape(status.get("lastSuccessfulScrape"))

@@ -14,10 +14,26 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 log = logging.getLogger("scoutly.workqueue")
+
+
+class Timer(Protocol):
+    def when(self) -> float: ...
+
+    def cancel(self) -> None: ...
+
+
+class Timers(Protocol):
+    """Where delayed adds wait: the running event loop, or a test's manual clock."""
+
+    def time(self) -> float: ...
+
+    def call_later(
+        self, delay: float, callback: Callable[..., object], *args: Any
+    ) -> asyncio.TimerHandle: ...
 
 
 class RetryLater(Exception):
@@ -53,16 +69,20 @@ class WorkQueue(Generic[K]):
         workers: int = 4,
         backoff: Backoff[K] | None = None,
         on_error: Callable[[K, Exception], None] | None = None,
+        timers: Timers | None = None,
     ) -> None:
         self._handle = handle
         self._n_workers = workers
         self.backoff: Backoff[K] = backoff or Backoff()
         self._on_error = on_error
+        self._timers_source = timers
         self._ready: deque[K] = deque()
         self._dirty: set[K] = set()  # waiting in _ready, or to be re-queued when its handler returns
         self._processing: set[K] = set()
-        self._timers: dict[K, asyncio.TimerHandle] = {}
+        self._timers: dict[K, Timer] = {}
         self._has_work = asyncio.Event()
+        self._idle = asyncio.Event()  # nothing waiting or running (delayed adds aside)
+        self._idle.set()
         self._workers: list[asyncio.Task[None]] = []
 
     def add(self, key: K) -> None:
@@ -72,13 +92,14 @@ class WorkQueue(Generic[K]):
         if key not in self._processing:
             self._ready.append(key)
             self._has_work.set()
+            self._idle.clear()
         self._start()
 
     def add_after(self, key: K, seconds: float) -> None:
         if seconds <= 0:
             self.add(key)
             return
-        loop = asyncio.get_running_loop()
+        loop = self._timers_source or asyncio.get_running_loop()
         pending = self._timers.get(key)
         if pending is not None:
             if pending.when() <= loop.time() + seconds:
@@ -91,6 +112,17 @@ class WorkQueue(Generic[K]):
 
     def forget(self, key: K) -> None:
         self.backoff.forget(key)
+
+    def delay(self, key: K) -> float | None:
+        """Seconds until the key's delayed add fires; None when it has none."""
+        timer = self._timers.get(key)
+        if timer is None:
+            return None
+        return timer.when() - (self._timers_source or asyncio.get_running_loop()).time()
+
+    def running(self) -> bool:
+        """No worker has stopped (none has started is running too): the liveness probe's signal."""
+        return not any(w.done() for w in self._workers)
 
     def pending(self, key: K) -> bool:
         """Waiting, delayed or being handled."""
@@ -130,6 +162,12 @@ class WorkQueue(Generic[K]):
                 if key in self._dirty:  # added again while it ran
                     self._ready.append(key)
                     self._has_work.set()
+                elif not self._ready and not self._processing:
+                    self._idle.set()
+
+    async def settled(self) -> None:
+        """Wait until no key is waiting or being handled (delayed adds may still be pending)."""
+        await self._idle.wait()
 
     async def close(self) -> None:
         for timer in self._timers.values():

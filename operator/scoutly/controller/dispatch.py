@@ -1,0 +1,202 @@
+"""Dispatch: a target whose due time came waits for the admission gate (admission.py); the dispatcher
+creates the Jobs the gate lets through, under the global cap, and retries a failed create with backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from scoutly import metrics
+from scoutly.controller.admission import Admission, Candidate, admit
+from scoutly.controller.base import DISPATCH, ControllerBase
+from scoutly.controller.events import post_event
+from scoutly.controller.jobs import build_job, job_view
+from scoutly.controller.mirror import JobStage
+from scoutly.controller.state import TargetView
+from scoutly.faults import crash_point
+from scoutly.kube.client import ApiError, error_kind, ns_path, transient
+from scoutly.scheduling.due import job_name, should_dispatch
+
+log = logging.getLogger("scoutly.controller")
+
+
+class Dispatch(ControllerBase):
+    def _on_due(self, key: str) -> None:
+        """A target's due time came: it waits for the admission gate, or is queued for its due time again
+        when that moved later since."""
+        view = self.targets.get(key)
+        if view is None or view.spec is None or view.deleting:
+            return
+        if not view.manual_pending and self.clock() <= view.due(self.policy):
+            self._schedule(view)
+            return
+        self._waiting.add(key)
+        self._wake()
+
+    def _admission(self, now: datetime) -> Admission:
+        """Ask the admission gate which waiting targets get a slot now; targets no longer due leave the
+        waiting set (their next due time is queued already)."""
+        candidates: list[Candidate] = []
+        for key in list(self._waiting):
+            view = self.targets.get(key)
+            if view is None or view.spec is None or view.deleting:
+                self._waiting.discard(key)
+                continue
+            if not view.dispatchable() or not should_dispatch(
+                now=now,
+                due=view.due(self.policy),
+                active=bool(view.active_jobs),
+                suspended=view.suspended,
+                manual_pending=view.manual_pending,
+            ):
+                self._waiting.discard(key)
+                continue
+            candidates.append(
+                Candidate(
+                    key=key,
+                    rank=view.rank,
+                    due=view.due(self.policy),
+                    company=self.by_company.of(key),
+                    company_busy=self._company_busy(view),
+                )
+            )
+        return admit(candidates, free=self.settings.max_concurrent - len(self.active))
+
+    async def _dispatch_round(self) -> None:
+        if not self._dispatching or not self.leading():
+            return  # take_over() wakes it
+        if await self.dispatch_pass():
+            self._wake()  # more are waiting and slots are free: again at once
+        # a pass at least this often, idle or not: the heartbeat alert's signal
+        self.queue.add_after(DISPATCH, self.heartbeat_interval)
+
+    async def dispatch_pass(self) -> bool:
+        """Dispatch the waiting targets the admission gate lets through now. True when more are waiting
+        and slots are still free (the next pass should follow at once)."""
+        now = self.clock()
+        metrics.dispatcher_heartbeat.set(now.timestamp())
+        admission = self._admission(now)
+        chosen = [self.targets[c.key] for c in admission.chosen]
+        metrics.targets_due_waiting.set(len(admission.waiting))
+        if chosen:
+            await asyncio.gather(*(self._dispatch_guarded(v, now) for v in chosen))
+        return bool(chosen and admission.waiting and len(self.active) < self.settings.max_concurrent)
+
+    async def _dispatch_guarded(self, view: TargetView, now: datetime) -> None:
+        async with self._parallel:
+            try:
+                await self.dispatch(view, now)
+            except Exception as e:
+                metrics.reconcile_errors.labels("dispatch", error_kind(e)).inc()
+                if transient(e):
+                    log.warning("dispatch of %s failed, retrying with backoff: %s", view.key, e)
+                else:
+                    log.exception("dispatch of %s failed", view.key)
+                self._retry_dispatch(view.key, now)
+
+    def _retry_dispatch(self, key: str, now: datetime, at_least: timedelta = timedelta(0)) -> None:
+        """Try the target again after its backoff (doubling per failure in a row): through the due-queue,
+        so the retry still goes by the cap and rank order."""
+        self._waiting.discard(key)
+        delay = max(at_least, timedelta(seconds=self.dispatch_backoff.when(key)))
+        self.queue.add_after(("due", key), delay.total_seconds())
+
+    async def dispatch(self, view: TargetView, now: datetime) -> None:
+        async with self._locks[view.key]:
+            if (
+                not self.leading()
+                or self.targets.get(view.key) is not view
+                or not view.dispatchable()
+                or view.spec is None
+            ):
+                return
+            manual = view.scrape_now if view.manual_pending else None
+            due = view.due(self.policy)
+            now = self.clock()
+            # re-check under the lock: an outcome recorded since the candidates were picked moves `due`
+            if not should_dispatch(
+                now=now, due=due, active=False, suspended=view.suspended, manual_pending=manual is not None
+            ):
+                self._waiting.discard(view.key)
+                return
+            slot = due if manual is None else now
+            name = job_name(target=view.name, slot=slot, manual_token=manual)
+            crash_point("after_decide")
+            body = build_job(
+                name=name,
+                namespace=view.namespace,
+                target_name=view.name,
+                target_uid=view.uid,
+                spec=view.spec,
+                scheduled=slot,
+                manual_token=manual,
+                settings=self.settings,
+            )
+            path = ns_path("batch/v1", view.namespace, "jobs")
+            try:
+                created = await self.kube.create(path, body)
+            except ApiError as e:
+                if not e.already_exists:
+                    if transient(e):
+                        raise  # retried with backoff by _dispatch_guarded
+                    metrics.reconcile_errors.labels("create", error_kind(e)).inc()
+                    await post_event(
+                        self.kube,
+                        view,
+                        reason="FailedCreate",
+                        warning=True,
+                        now=now,
+                        message=f"could not create Job {name}: {e.message}",
+                    )
+                    self._retry_dispatch(view.key, now, at_least=self.policy.backoff_base)
+                    return
+                created = await self.kube.get(f"{path}/{name}")
+                owner: dict[str, Any] = next(
+                    (o for o in created["metadata"].get("ownerReferences") or [] if o.get("controller")), {}
+                )
+                if owner.get("uid") != view.uid:
+                    self._waiting.discard(view.key)
+                    await post_event(
+                        self.kube,
+                        view,
+                        reason="FailedCreate",
+                        warning=True,
+                        now=now,
+                        message=f"Job {name} exists and is not ours",
+                    )
+                    return
+                log.info("adopted existing Job %s", name)
+            crash_point("after_create")
+            self.dispatch_backoff.forget(view.key)
+            job = job_view(created)
+            assert job is not None
+            view.jobs[job.name] = job
+            self._waiting.discard(view.key)
+            if not job.terminal:
+                self.active.add(job.key)
+            metrics.active_scrapes.set(len(self.active))
+            metrics.jobs_created.labels("manual" if manual else "schedule").inc()
+            log.info(
+                "created Job %s", name, extra={"target": view.key, "job": name, "namespace": view.namespace}
+            )
+            metrics.dispatch_lag.observe(
+                max(0.0, ((job.created or now) - due).total_seconds()) if manual is None else 0.0
+            )
+            self.mirror.submit(self._mirror_write(job, view, JobStage.CREATED))
+            status = dict(view.status)
+            status["lastScheduleTime"] = created["metadata"].get("creationTimestamp")
+            if manual is not None:
+                status["lastManualTrigger"] = manual
+            view.status = status
+            # Creating Jobs is the critical path of a wave: the status write and the Event follow from
+            # the target's reconcile, outside the dispatch slot. A crash before them loses nothing: the
+            # status is derived from the Jobs again on restart.
+            view.outbox.append(
+                {
+                    "reason": "SuccessfulCreate",
+                    "message": f"created Job {name}" + (" (manual trigger)" if manual is not None else ""),
+                }
+            )
+            self._reconcile_soon(view.key)

@@ -1,0 +1,276 @@
+"""Watch events in, keys out: each event updates the caches and queues the key of what changed; a target's
+reconcile writes its status diff and posts the Events its events decided, a Job's reconcile mirrors it and
+records its outcome. Any error re-queues the key with backoff and is counted."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from scoutly import metrics
+from scoutly.controller.apphistory import AppHistory
+from scoutly.controller.base import target_path
+from scoutly.controller.dispatch import Dispatch
+from scoutly.controller.events import post_event
+from scoutly.controller.jobs import (
+    LABEL_MANAGED_BY,
+    LABEL_TARGET,
+    MANAGED_BY,
+    JobPhase,
+    JobView,
+    job_view,
+    pod_blocked,
+)
+from scoutly.controller.mirror import JobStage
+from scoutly.controller.recording import Recording
+from scoutly.controller.state import TargetView, target_view
+from scoutly.controller.workqueue import RetryLater
+from scoutly.kube.client import ApiError, ns_path
+
+log = logging.getLogger("scoutly.controller")
+
+
+class Reconciler(Recording, Dispatch, AppHistory):
+    async def take_over(self) -> None:
+        """Just became the leader: reconcile what the standby only observed (statuses, outcomes of Jobs
+        still held by our finalizer), then let the dispatcher run."""
+        held: list[JobView] = []
+        for key, view in list(self.targets.items()):
+            view.handled = True
+            self._reconcile_soon(key)
+            self._schedule(view)
+            held += [j for j in view.jobs.values() if (j.terminal or j.deleting) and j.has_finalizer]
+        for jobs in list(self.orphan_jobs.values()):
+            held += [j for j in jobs.values() if j.has_finalizer and (j.terminal or j.deleting)]
+        for job in held:
+            self._jobs_pending.setdefault(job.key, job)  # a newer event's view, if one is waiting
+            self.queue.add(("job", job.key))
+        self._wake()
+
+    async def prime(self, namespaces: Sequence[str]) -> None:
+        """List every target and every Job of ours (paged) before the first dispatch, so the cap picks
+        the highest ranks of all targets rather than of whichever event arrived first, and a restarted
+        operator knows each running Job before it could create a second one. Listing is linear in the
+        object count: 10,000 targets take seconds (docs/performance.md)."""
+        scopes: list[str | None] = list(namespaces) or [None]
+        jobs: dict[str, list[JobView]] = defaultdict(list)
+        for ns in scopes:
+            for item in await self.kube.list_all(
+                ns_path("batch/v1", ns, "jobs"), labelSelector=f"{LABEL_MANAGED_BY}={MANAGED_BY}"
+            ):
+                job = job_view(item)
+                if job is not None:
+                    jobs[job.target].append(job)
+                    if not job.terminal and not job.deleting:
+                        self.active.add(job.key)
+        for ns in scopes:
+            for body in await self.kube.list_all(target_path(ns or "")):
+                meta = body.get("metadata") or {}
+                key = f"{meta.get('namespace')}/{meta.get('name')}"
+                if key not in self.targets:
+                    view = target_view(body, None, self._admit)
+                    self._adopt_known_jobs(view, jobs.pop(key, []))
+                    self.targets[key] = view
+                    self._index_company(view)
+                    self._schedule(view)
+        for target, rest in jobs.items():  # their target is gone or not listed yet: kept for its event
+            for job in rest:
+                self.orphan_jobs[target][job.name] = job
+        metrics.active_scrapes.set(len(self.active))
+        await self._load_company_history()
+        self.ready.set()
+        self._dispatching = True  # each pass is the work queue's DISPATCH key from here
+        self._wake()
+
+    def _adopt_known_jobs(self, view: TargetView, known_jobs: Iterable[JobView]) -> None:
+        """Listed Jobs of the target (prime): a restarted operator sees a running Job before it could
+        dispatch a second one."""
+        for job in known_jobs:
+            if job.target_uid == view.uid and job.name not in view.jobs:
+                view.jobs[job.name] = job
+                if not job.terminal and not job.deleting:
+                    self.active.add(job.key)
+
+    async def on_target_event(self, body: dict[str, Any], event_type: str | None) -> None:
+        """A ScrapeTarget was listed, added, modified or deleted: update the cache, queue its key."""
+        self._touch()
+        metrics.watch_events.labels("scrapetargets").inc()
+        self.target_events += 1
+        self.ready.set()
+        meta = body.get("metadata") or {}
+        key = f"{meta.get('namespace')}/{meta.get('name')}"
+        if event_type == "DELETED":
+            self.targets.pop(key, None)
+            self._waiting.discard(key)
+            self.by_company.drop(key)
+            if self.settings.metrics_per_target:
+                with contextlib.suppress(KeyError):
+                    metrics.target_last_success.remove(*key.split("/", 1))
+            lock = self._locks.get(key)
+            if lock is not None and not lock.locked():
+                del self._locks[key]
+            self._reconcile_soon(key)
+            return
+        async with self._locks[key]:
+            previous = self.targets.get(key)
+            view = target_view(body, previous, self._admit)
+            if previous is None or previous.uid != view.uid:
+                view.jobs.update(self.orphan_jobs.pop(key, {}))
+                self._seed_last_scrape(view)
+            self.targets[key] = view
+            self._index_company(view)
+            if not self.leading():  # a standby keeps its state warm and writes nothing
+                self._schedule(view)
+                return
+            view.handled = True
+            # the status remembers what was reported: one Event per bad generation, across restarts too
+            ready: dict[str, Any] = next(
+                (c for c in view.observed.get("conditions") or [] if c.get("type") == "Ready"), {}
+            )
+            reported = (
+                ready.get("reason") == "InvalidSpec"
+                and ready.get("message") == view.spec_error
+                and ready.get("observedGeneration") == view.generation
+            )
+            if view.spec is None and not reported:
+                log.warning("target %s cannot be scheduled: %s", key, view.spec_error)
+                view.outbox.append(
+                    {"reason": "InvalidSpec", "message": view.spec_error or "", "warning": True}
+                )
+            if (
+                view.manual_pending
+                and view.active_jobs
+                and (previous is None or not previous.handled or previous.scrape_now != view.scrape_now)
+            ):
+                view.outbox.append(
+                    {
+                        "reason": "JobAlreadyActive",
+                        "message": f"manual trigger waits for {view.active_jobs[0].name} to finish",
+                    }
+                )
+            self._reconcile_soon(key)
+            self._schedule(view)
+
+    async def on_job_event(self, body: dict[str, Any], event_type: str | None) -> None:
+        """One of our Jobs changed: mirror it, record its outcome, release it."""
+        self._touch()
+        metrics.watch_events.labels("jobs").inc()
+        job = job_view(body)
+        if job is None:
+            return
+        if event_type == "DELETED":
+            self.active.discard(job.key)
+            view = self.targets.get(job.target)
+            if view:
+                view.jobs.pop(job.name, None)
+            self.orphan_jobs.get(job.target, {}).pop(job.name, None)
+            self.mirror.forget(job.namespace, job.name)
+            self._jobs_pending.pop(job.key, None)
+            self._finishing.pop(job.key, None)
+            self._wake()
+            return
+        if job.terminal or job.deleting:
+            self.active.discard(job.key)
+        else:
+            self.active.add(job.key)
+        metrics.active_scrapes.set(len(self.active))
+        view = self.targets.get(job.target)
+        if view is not None and view.uid == job.target_uid:
+            self._cache_job(view, job)
+        self._job_soon(job)
+
+    async def on_pod_event(self, body: dict[str, Any]) -> None:
+        """A scrape pod changed: when its container cannot start (a missing Secret, an image that is not
+        there), the target says so on its Scraping condition and in one warning Event, at once, instead
+        of sitting in Running until the Job's deadline."""
+        metrics.watch_events.labels("pods").inc()
+        meta = body.get("metadata") or {}
+        view = self._view_by_label(meta.get("namespace") or "", (meta.get("labels") or {}).get(LABEL_TARGET))
+        if view is None or not self.leading():
+            return
+        found = pod_blocked(body)
+        job = found[0] if found else (meta.get("labels") or {}).get("job-name", "")
+        reason = found[1] if found else None
+        if view.blocked.get(job) == reason or job not in view.jobs:
+            return
+        if reason is None:
+            view.blocked.pop(job, None)
+        else:
+            view.blocked[job] = reason
+            view.outbox.append(
+                {
+                    "reason": "PodBlocked",
+                    "warning": True,
+                    "message": f"Job {job}: pod {meta.get('name')} cannot start: {reason}",
+                }
+            )
+        self._reconcile_soon(view.key)
+
+    async def _reconcile_target(self, key: str) -> None:
+        """Write the target's status diff, then post the Events its watch events decided; a deleted
+        target's open jobqueues documents fail."""
+        if not self.leading():
+            return
+        view = self.targets.get(key)
+        if view is None:
+            await self._target_deleted(key)
+            return
+        async with self._locks[key]:
+            if not await self._sync_status(view):
+                raise RetryLater(key)
+            while view.outbox:  # best effort: a failed post is logged, not retried
+                await post_event(self.kube, view, now=self.clock(), **view.outbox.pop(0))
+
+    async def _reconcile_job(self, key: str) -> None:
+        """Mirror the newest state of one of our Jobs, record its outcome, release it."""
+        first = self._jobs_pending.get(key)
+        if first is None:
+            return
+        async with self._locks[first.target]:
+            job = self._jobs_pending.get(key)  # a newer event may have come while we waited
+            if job is None:
+                return
+            view = await self._view_for(job)
+            if view is not None:
+                self._cache_job(view, job)
+            if self.leading():
+                if job.phase is JobPhase.RUNNING and not job.deleting:
+                    # its claim again: lost when the operator crashed right after creating the Job (the
+                    # mirror skips it when stored already)
+                    self.mirror.submit(self._mirror_write(job, view, JobStage.CREATED))
+                if job.terminal or job.deleting:
+                    await self._finish(job, view)
+                elif view is not None:
+                    self._reconcile_soon(view.key)
+            if key not in self._finishing and self._jobs_pending.get(key) is job:
+                del self._jobs_pending[key]
+        self._wake()
+
+    async def _view_for(self, job: JobView) -> TargetView | None:
+        """The view of the Job's target; read from the API when its watch event has not arrived yet
+        (only for Jobs that need it), None when the target is gone."""
+        view = self.targets.get(job.target)
+        if view is not None:
+            return view if view.uid == job.target_uid else None
+        if job.terminal and not job.has_finalizer:
+            self.orphan_jobs[job.target][job.name] = job
+            return None
+        namespace, name = job.target.split("/", 1)
+        try:
+            body = await self.kube.get(target_path(namespace, name))
+        except ApiError as e:
+            if e.not_found:
+                return None
+            raise
+        if body["metadata"].get("uid") != job.target_uid:
+            return None
+        view = target_view(body, None, self._admit)
+        view.jobs.update(self.orphan_jobs.pop(job.target, {}))
+        self._seed_last_scrape(view)
+        self.targets[job.target] = view
+        self._index_company(view)
+        self._schedule(view)
+        return view

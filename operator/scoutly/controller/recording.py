@@ -1,0 +1,133 @@
+"""Recording a finished Job's outcome everywhere (status, Events, metrics, MongoDB), then releasing it, and
+keeping each target's Job history within its limits."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiohttp
+
+from scoutly import metrics
+from scoutly.controller.base import ControllerBase
+from scoutly.controller.events import post_event
+from scoutly.controller.finish import Finishing, count_outcome, count_quality, read_summary, release_finalizer
+from scoutly.controller.history import expired
+from scoutly.controller.jobs import JobPhase, JobView
+from scoutly.controller.mirror import JobStage
+from scoutly.controller.outcome import outcome_message, quality_event
+from scoutly.controller.state import TargetView
+from scoutly.controller.status import apply_outcome, failure_text
+from scoutly.controller.workqueue import RetryLater
+from scoutly.faults import crash_point
+from scoutly.kube.client import ApiError, ns_path
+from scoutly.store import jobqueues
+
+log = logging.getLogger("scoutly.controller")
+
+
+class Recording(ControllerBase):
+    async def _finish(self, job: JobView, view: TargetView | None) -> None:
+        """Record a finished (or deleted-while-running) Job everywhere, then release our finalizer. Each
+        step runs once; an error leaves the record, and the retry resumes at the step that failed."""
+        if not job.has_finalizer:
+            self._finishing.pop(job.key, None)
+            return
+        rec = self._finishing.get(job.key)
+        if rec is None:
+            rec = self._finishing[job.key] = Finishing(job)
+        elif rec.mirrored is not None and not rec.mirrored.is_set():
+            return  # waiting for MongoDB: _when_mirrored comes back
+        job = rec.job
+        live = view if view is not None and not view.deleting else None
+        if rec.step == "summary":
+            if job.terminal:
+                rec.summary, rec.summary_error = await read_summary(self.kube, job)
+            else:  # deleted before it finished: the scrape did not happen
+                job.phase, job.reason = (
+                    JobPhase.FAILED,
+                    "TargetDeleted" if view is None or view.deleting else "JobDeleted",
+                )
+                job.message = "the Job was deleted before it finished"
+                job.finish = job.finish or self.clock()
+            rec.step = "status"
+        ok = job.phase is JobPhase.SUCCEEDED
+        summary, summary_error = rec.summary, rec.summary_error
+        if not rec.recorded and live is not None:
+            new = apply_outcome(live.status, job, summary, summary_error)
+            if new is not None:
+                live.status = new
+                count_outcome(job, summary)
+                count_quality(summary)
+                quality = quality_event(job, summary)
+                message = outcome_message(job, summary, summary_error)
+                log.log(
+                    logging.INFO if ok else logging.WARNING,
+                    message,
+                    extra={"target": job.target, "job": job.name, "namespace": job.namespace},
+                )
+                if ok and self.settings.metrics_per_target and job.finish:
+                    metrics.target_last_success.labels(live.namespace, live.name).set(job.finish.timestamp())
+                outcome = {"reason": "ScrapeSucceeded" if ok else "ScrapeFailed", "warning": not ok}
+                rec.events = [*([quality] if quality else []), {**outcome, "message": message}]
+        rec.recorded = True
+        if live is not None and not await self._sync_status(live):
+            raise RetryLater(job.key)
+        rec.step = "event"
+        while rec.events and live is not None:
+            await post_event(self.kube, live, now=self.clock(), strict=True, **rec.events[0])
+            rec.events.pop(0)
+        rec.step = "mirror"
+        if rec.mirrored is None:
+            write = self._mirror_write(job, view, JobStage.SUCCEEDED if ok else JobStage.FAILED)
+            write.error = None if ok else failure_text(job, summary, summary_error)
+            if summary is not None:
+                write.result = summary.model_dump(mode="json")
+            rec.mirrored = self.mirror.submit(write)
+            if not rec.mirrored.is_set():
+                self._spawn(self._when_mirrored(job.key, rec.mirrored))
+                return
+        crash_point("after_mirror")
+        rec.step = "release"
+        await release_finalizer(self.kube, job)
+        self._finishing.pop(job.key, None)
+        crash_point("after_release")
+        if live is not None and job.terminal:
+            await self._enforce_history(live)
+
+    async def _when_mirrored(self, key: str, done: asyncio.Event) -> None:
+        await done.wait()
+        if key in self._finishing:
+            self.queue.add(("job", key))
+
+    async def _target_deleted(self, key: str) -> None:
+        """Jobs go with the target (ownerReference, garbage collector); their open jobqueues documents
+        fail here, and each Job's own deletion records it too (whichever comes first)."""
+        if self.mirror.db is not None:
+            try:
+                await jobqueues.fail_open(
+                    self.mirror.db,
+                    target=key,
+                    at=self.clock(),
+                    reason="TargetDeleted",
+                    error="the ScrapeTarget was deleted",
+                )
+            except Exception as e:  # MongoDB down: each Job's deletion re-derives its FAILED write
+                log.warning("could not fail open jobqueues of %s: %s", key, e)
+
+    async def _enforce_history(self, view: TargetView) -> None:
+        """Delete the finished Jobs beyond the history limits; a failure waits for the next finish."""
+        for j in expired(
+            view.jobs.values(),
+            succeeded=self.settings.successful_jobs_history_limit,
+            failed=self.settings.failed_jobs_history_limit,
+        ):
+            try:
+                await self.kube.delete(
+                    ns_path("batch/v1", j.namespace, "jobs", j.name), preconditions={"uid": j.uid}
+                )
+            except ApiError as e:
+                if not e.not_found and not e.conflict:
+                    log.warning("could not delete old Job %s: %s", j.key, e)
+            except (aiohttp.ClientError, OSError, TimeoutError) as e:
+                log.warning("could not delete old Job %s: %s", j.key, e)
