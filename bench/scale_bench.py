@@ -1,15 +1,21 @@
 """Scale benchmark: 10,000 ScrapeTargets on the local control plane (kwok nodes, FerretDB), the operator
 run as its own process exactly as in production (`scoutly operator run`). Measured in one run:
 
-- operator peak and steady RSS (/proc/<pid>/status VmHWM, VmRSS) with 10,000 targets;
-- API requests per minute while nothing is due, from the apiserver's own apiserver_request_total, with
-  the operator stopped (baseline), standalone, and with Lease leader election;
-- time to resume after a restart (process start to /readyz reporting all targets);
-- dispatch lag p50/p99 when 1,000 targets fall due in the same second with a cap of 100;
-- Jobs dispatched per second (cap 1,000) versus a raw client loop creating the same Job bodies;
-- 1,000 CronJobs (`* * * * *`) versus 1,000 ScrapeTargets (cooldown 1m), one after the other on the
-  same cluster: creation skew p50/p99 and API writes per created Job.
+Phases (`--phases`, each with an operator process of its own; all of them by default):
 
+- memory: steady RSS (/proc/<pid>/status VmRSS) after the first start with 10,000 targets and after a
+  restart; API requests per minute while nothing is due, from the apiserver's own
+  apiserver_request_total, with the operator stopped (baseline), standalone, and with Lease leader
+  election; time to ready and to resume. Must run first to see a first start (it does by default).
+- dispatch: lag p50/p99 when 1,000 targets fall due in the same second with a cap of 100; Jobs
+  dispatched per second (cap 1,000) versus a raw client loop creating the same Job bodies.
+- sidebyside: 1,000 CronJobs (`* * * * *`) then 1,000 ScrapeTargets (cooldown 1m), `--side-by-side-runs`
+  times, each pair in namespaces of its own: creation skew p50/p99/max, API writes per created Job by
+  verb and resource, Events by reporter.
+- foreign: 10,000 Jobs that are not ours, in a namespace the operator watches, created, run by kwok and
+  deleted while the operator is idle: its extra CPU (/proc/<pid>/stat) against an idle window as long.
+
+Every phase records the machine's load average (the machine may be shared).
 Run: make bench (prints JSON; docs/performance.md holds the figures)."""
 
 from __future__ import annotations
@@ -43,8 +49,10 @@ from scoutly.testing.procs import free_port
 from scoutly.testing.wait import eventually
 
 NS = "bench-st"  # the 10,000 targets
-NS_1M = "bench-st1m"  # 1,000 targets with a one-minute cooldown (the CronJob comparison)
-NS_CRON = "bench-cron"  # 1,000 CronJobs
+NS_1M = "bench-st1m"  # 1,000 one-minute targets per side-by-side run (bench-st1m-1, ...)
+NS_CRON = "bench-cron"  # 1,000 CronJobs (a namespace per side-by-side run: bench-cron-1, ...)
+NS_FOREIGN = "bench-foreign"  # Jobs that are not ours, watched by the operator's namespace list
+PHASES = ("memory", "dispatch", "sidebyside", "foreign")
 NS_RAW = "bench-raw"  # the raw client loop's Jobs (not watched by the operator)
 CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE", "APPLY", "CREATE", "UPDATE", "DELETECOLLECTION"}
@@ -107,12 +115,23 @@ def by_resource(c: Counts, *, only_writes: bool) -> dict[str, int]:
 
 # -- the operator process -----------------------------------------------------------------------------
 class Operator:
-    def __init__(self, env: LocalEnv, workdir: Path, *, cap: int, leader_election: bool, tag: str) -> None:
+    def __init__(
+        self,
+        env: LocalEnv,
+        workdir: Path,
+        *,
+        cap: int,
+        leader_election: bool,
+        tag: str,
+        namespaces: list[str],
+        pythonpath: str | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.env_vars = {
             **os.environ,
             "SCOUTLY_KUBECONFIG": str(env.kubeconfig),
-            "SCOUTLY_NAMESPACES": f"{NS},{NS_1M}",
+            "SCOUTLY_NAMESPACES": ",".join(namespaces),
             "SCOUTLY_MONGODB_URI": env.mongo_uri,
             "SCOUTLY_MONGODB_DATABASE": "bench",
             "SCOUTLY_METRICS_PORT": str(self.port),
@@ -122,7 +141,12 @@ class Operator:
             "SCOUTLY_EXTRA_POD_ANNOTATIONS": json.dumps(POD_ANNOTATIONS),
             "SCOUTLY_LEADER_ELECTION": "true" if leader_election else "false",
             "SCOUTLY_LEADER_ELECTION_NAMESPACE": NS,
+            **(extra_env or {}),
         }
+        if pythonpath:
+            self.env_vars["PYTHONPATH"] = os.pathsep.join(
+                filter(None, [pythonpath, os.environ.get("PYTHONPATH")])
+            )
         self.log = (workdir / f"operator-{tag}.log").open("ab")
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
@@ -150,9 +174,7 @@ class Operator:
             return 0, ""
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the operator process so far."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.proc.pid)
 
     def status(self) -> dict[str, int]:
         """VmRSS and VmHWM (peak) in KiB."""
@@ -184,6 +206,21 @@ class Operator:
 
         await eventually(ready, timeout=timeout, interval=0.05, what=f"operator ready with {targets} targets")
         return time.monotonic() - self.started
+
+    def probe(self) -> None:
+        """With a memory probe on the operator's path (BENCH_TRACEMALLOC_OUT in --operator-env, see
+        docs/performance.md), ask it for a heap summary now."""
+        out = self.env_vars.get("BENCH_TRACEMALLOC_OUT")
+        if not out or self.proc.poll() is not None:
+            return
+        path = Path(out)
+        done = path.read_text().count("=== end") if path.exists() else 0
+        os.kill(self.proc.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and (
+            not path.exists() or path.read_text().count("=== end") <= done
+        ):
+            time.sleep(1.0)  # the probe writes its summary, then the marker
 
     def stop(self) -> None:
         self._sampler.cancel()
@@ -393,18 +430,36 @@ async def periodic_window(
 ) -> dict[str, Any]:
     """Create the 1,000 periodic objects, let them run `minutes`, stop them; skew of the Jobs whose
     scheduled time fell inside the window (first runs included: a CronJob's at the next minute, a
-    never-scraped target's at its creation) and API writes per created Job (all resources,
-    cluster-wide, from the end of the creates to the end of the window)."""
+    never-scraped target's at its creation) and API writes per created Job, all resources, cluster-wide,
+    counted two ways:
+
+    - window: from the end of the creates to the end of the window, divided by the Jobs created in it
+      (steady state; cascades of Jobs created before it are in, of Jobs created near its end out);
+    - lifecycle: from before the creates until every Job has finished and the controllers stopped
+      writing after the stop, less the harness's own creates and suspends, divided by every Job created:
+      each Job's whole life (also outcomes recorded late), plus what the stop itself causes (one status
+      write per ScrapeTarget: its phase becomes Suspended)."""
     start = datetime.now(UTC).replace(microsecond=0)
+    first = await asyncio.to_thread(api_counts, env)
     await create()
     before = await asyncio.to_thread(api_counts, env)  # the controllers' writes, not our creates
     await asyncio.sleep(minutes * 60)  # a fixed measurement window, not a wait for a condition
     end = datetime.now(UTC)
     after = await asyncio.to_thread(api_counts, env)
     await stop()
+    final = await settle(env, {"jobs", "pods", "scrapetargets", "cronjobs", "events"}, since=first, quiet=15)
     jobs = await list_all(kube, ns_path("batch/v1", ns, "jobs"))
     d = delta(after, before)
     created = d.get(("jobs", "POST"), 0)
+    for harness in (
+        ("cronjobs", "POST"),
+        ("cronjobs", "PATCH"),
+        ("scrapetargets", "POST"),
+        ("scrapetargets", "PATCH"),
+    ):
+        final.pop(harness, None)
+    created_all = final.get(("jobs", "POST"), 0)
+    events = await list_all(kube, ns_path("v1", ns, "events"))
     inside = [
         j
         for j in jobs
@@ -420,116 +475,235 @@ async def periodic_window(
         "jobs_measured": len(sk),
         "writes_per_job": round(writes(d) / max(created, 1), 2),
         "writes_by_resource": by_resource(d, only_writes=True),
+        "lifecycle": {
+            "jobs_created": created_all,
+            "writes_per_job": round(writes(final) / max(created_all, 1), 2),
+            "writes_per_job_by_resource": {
+                k: round(v / max(created_all, 1), 2) for k, v in by_resource(final, only_writes=True).items()
+            },
+        },
+        # every Event in the namespace last seen since the creates began, by who reported it
+        "events_by_reporter": events_by_reporter(events, start),
     }
 
 
-async def main(args: argparse.Namespace) -> dict[str, Any]:
-    workdir = Path(tempfile.mkdtemp(prefix="scoutly-scale-"))
-    env = LocalEnv(workdir=workdir, nodes=args.nodes).start()
-    results: dict[str, Any] = {"targets": args.targets, "nodes": args.nodes, "workdir": str(workdir)}
-    kube = await KubeClient.connect(kubeconfig=str(env.kubeconfig), user_agent="scoutly-bench")
-    ops: list[Operator] = []
-    try:
-        crd = build_crd()
-        await kube.create(CRD_PATH, crd)
-        for ns in (NS, NS_1M, NS_CRON, NS_RAW):
-            await kube.create("/api/v1/namespaces", {"metadata": {"name": ns}})
+# -- the operator's foreign-Job cost, repeated side-by-side runs, load ----------------------------------
+class Load:
+    """The machine's 1-minute load average, sampled every 5 s (the machine is shared: the figures say how
+    busy it was while each phase ran)."""
 
-        async def established() -> bool:
-            got = await kube.get(f"{CRD_PATH}/{crd['metadata']['name']}")
-            return any(c["type"] == "Established" for c in got.get("status", {}).get("conditions") or [])
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float]] = []
+        self._task = asyncio.create_task(self._run())
 
-        await eventually(established, what="CRD established")
+    @staticmethod
+    def now() -> float:
+        return float(Path("/proc/loadavg").read_text().split()[0])
 
-        log(f"creating {args.targets} targets")
-        last = datetime.now(UTC).replace(microsecond=0)
-        results["setup"] = await create_targets(kube, args.targets, args.wave, last)
-        wave_a = [f"t{i:05d}" for i in range(args.wave)]
-        wave_b = [f"t{i:05d}" for i in range(args.wave, 2 * args.wave)]
+    async def _run(self) -> None:
+        while True:
+            self.samples.append((time.monotonic(), self.now()))
+            await asyncio.sleep(5.0)
 
-        # 1. baseline: the cluster idle without the operator
-        log("idle window without the operator")
-        base = await idle_window(env, args.idle)
+    def between(self, t0: float, t1: float) -> dict[str, float]:
+        got = [v for t, v in self.samples if t0 <= t <= t1] or [self.now()]
+        return {"min": min(got), "mean": round(sum(got) / len(got), 2), "max": max(got)}
 
-        # 2. first start: seeds 10,000 targets, writes their initial status once
-        log("starting the operator (cap 100, standalone)")
+    def stop(self) -> None:
+        self._task.cancel()
+
+
+def foreign_job(i: int) -> dict[str, Any]:
+    """A batch Job that is not ours: no scoutly label, a 1 s kwok pod."""
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": f"f{i:05d}", "labels": {"app": "foreign-batch"}},
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "metadata": {"labels": {"app": "foreign-batch"}, "annotations": POD_ANNOTATIONS},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "work", "image": "batch:bench", "command": ["true"]}],
+                },
+            },
+        },
+    }
+
+
+class Watcher:
+    """`kubectl get <kind> --watch` of the foreign namespace with no selector: what a watch that is not
+    label-selected by the API server receives during the burst (events, and the client CPU to decode them)."""
+
+    def __init__(self, env: LocalEnv, workdir: Path, kind: str) -> None:
+        self.out = workdir / f"watch-{kind}.txt"
+        with self.out.open("wb") as f:
+            self.proc = subprocess.Popen(
+                [
+                    *(env.bin("kubectl"), "--kubeconfig", str(env.kubeconfig), "get", kind, "-n", NS_FOREIGN),
+                    *("--watch-only", "--output-watch-events", "-o", "name"),
+                ],
+                stdout=f,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+    def stop(self) -> dict[str, float]:
+        cpu = cpu_seconds(self.proc.pid)
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(30)
+        return {"events": len(self.out.read_text().splitlines()), "client_cpu_seconds": round(cpu, 2)}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/<pid>/stat utime + stime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def events_by_reporter(events: list[dict[str, Any]], since: datetime) -> dict[str, int]:
+    """Events (counting repeats) by reporting component and reason, of those last seen since `since`."""
+    out: Counter[str] = Counter()
+    for e in events:
+        last = parse_time(
+            e.get("lastTimestamp") or e.get("eventTime") or e["metadata"].get("creationTimestamp")
+        )
+        if last is None or last < since:
+            continue
+        who = (e.get("source") or {}).get("component") or e.get("reportingComponent") or "?"
+        kind = (e.get("involvedObject") or {}).get("kind", "?")
+        out[f"{who} {kind} {e.get('reason')}"] += int(e.get("count") or 1)
+    return dict(out.most_common())
+
+
+class Bench:
+    """One environment with the 10,000 targets; each phase starts its own operator and leaves the
+    cluster idle (its objects finished or suspended, in namespaces of its own) for the next."""
+
+    def __init__(self, args: argparse.Namespace, env: LocalEnv, kube: KubeClient, workdir: Path) -> None:
+        self.args, self.env, self.kube, self.workdir = args, env, kube, workdir
+        self.results: dict[str, Any] = {}
+        self.ops: list[Operator] = []
+        self.last = datetime.now(UTC).replace(microsecond=0)
+        self.load = Load()
+        self.runs = args.side_by_side_runs
+        self.namespaces = [NS, NS_FOREIGN, *(f"{NS_1M}-{r}" for r in range(1, self.runs + 1))]
+
+    def operator(self, *, cap: int, leader_election: bool, tag: str) -> Operator:
+        op = Operator(
+            self.env,
+            self.workdir,
+            cap=cap,
+            leader_election=leader_election,
+            tag=tag,
+            namespaces=self.namespaces,
+            pythonpath=self.args.operator_pythonpath,
+            extra_env=dict(e.split("=", 1) for e in self.args.operator_env),
+        )
+        self.ops.append(op)
+        return op
+
+    async def started(self, *, cap: int, tag: str) -> Operator:
+        """An operator ready with every target, its start-up writes (if any) done."""
+        op = self.operator(cap=cap, leader_election=False, tag=tag)
+        await op.wait_ready(self.args.targets)
+        await settle(self.env, {"scrapetargets", "jobs", "events"}, quiet=5)
+        return op
+
+    async def phase(self, name: str, fn: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+        log(f"phase {name}")
+        t0 = time.monotonic()
+        try:
+            out = await fn()
+        finally:
+            for o in self.ops:
+                o.stop()
+        out["load_average_1m"] = self.load.between(t0, time.monotonic())
+        out["phase_seconds"] = round(time.monotonic() - t0)
+        self.results[name] = out
+        save(self.args.output, self.results)
+        await settle(self.env, {"jobs", "pods", "scrapetargets"}, quiet=10)
+
+    # -- memory, idle, restart --------------------------------------------------------------------
+    async def memory(self) -> dict[str, Any]:
+        """First start (derives and writes every target's status once), idle, restart with a Lease."""
+        args, env = self.args, self.env
+        base = await idle_window(env, args.idle)  # the cluster idle without the operator
         before_start = await asyncio.to_thread(api_counts, env)
-        op = Operator(env, workdir, cap=100, leader_election=False, tag="1")
-        ops.append(op)
+        op = self.operator(cap=100, leader_election=False, tag="first")
         first_ready = await op.wait_ready(args.targets)
         rss_ready = op.status()["VmRSS"]
         first_writes = await settle(env, {"scrapetargets", "events", "jobs"}, since=before_start)
         log(f"ready after {first_ready:.1f}s; first-sight writes {writes(first_writes)}")
-
-        log("idle window, standalone")
         idle = await idle_window(env, args.idle)
-        steady = op.status()
-        results["memory"] = {
-            "rss_when_ready_mib": round(rss_ready / 1024, 1),
-            "steady_rss_mib": round(steady["VmRSS"] / 1024, 1),
-        }
+        steady = op.status()["VmRSS"]
         peak_first = op.peak_rss_kib
-
-        # 3. restart with leader election: time to resume, writes while resuming, idle with a Lease
-        log("restart (leader election on)")
+        op.probe()
         op.stop()
+
         before_start = await asyncio.to_thread(api_counts, env)
-        op = Operator(env, workdir, cap=100, leader_election=True, tag="2")
-        ops.append(op)
+        op = self.operator(cap=100, leader_election=True, tag="restart")
         resume = await op.wait_ready(args.targets)
         resume_writes = await settle(env, {"scrapetargets", "events", "jobs"}, since=before_start)
         log(f"resumed after {resume:.1f}s; writes {writes(resume_writes)}")
         idle_ha = await idle_window(env, args.idle)
-        # a restart finds every status written already: no start-up write storm to allocate for
-        results["memory"]["steady_rss_after_restart_mib"] = round(op.status()["VmRSS"] / 1024, 1)
+        rss_restart = op.status()["VmRSS"]
+        op.probe()
         per_min = 60.0 / args.idle
-        results["idle_api_requests_per_minute"] = {
-            "cluster_without_operator": {
-                "all": round(sum(base.values()) * per_min),
-                "writes": round(writes(base) * per_min),
-                "detail": by_resource(base, only_writes=False),
-            },
-            "standalone": {
-                "all": round(sum(idle.values()) * per_min),
-                "writes": round(writes(idle) * per_min),
-                "operator_resource_writes": round(
-                    writes(idle, {"scrapetargets", "jobs", "events"}) * per_min
-                ),
-                "detail": by_resource(idle, only_writes=False),
-            },
-            "leader_election": {
-                "all": round(sum(idle_ha.values()) * per_min),
-                "writes": round(writes(idle_ha) * per_min),
-                "lease_writes": round(writes(idle_ha, {"leases"}) * per_min),
-                "operator_resource_writes": round(
-                    writes(idle_ha, {"scrapetargets", "jobs", "events"}) * per_min
-                ),
-                "detail": by_resource(idle_ha, only_writes=False),
-            },
-        }
-        results["restart"] = {
+        mine = {"scrapetargets", "jobs", "events"}
+        return {
+            "rss_when_ready_mib": round(rss_ready / 1024, 1),
+            "steady_rss_mib": round(steady / 1024, 1),
+            "peak_rss_first_start_mib": round(peak_first / 1024, 1),
+            # a restart finds every status written already: no start-up write storm to allocate for
+            "steady_rss_after_restart_mib": round(rss_restart / 1024, 1),
             "first_start_ready_seconds": round(first_ready, 1),
             "first_start_writes": by_resource(first_writes, only_writes=True),
             "resume_ready_seconds": round(resume, 1),
             "resume_writes": by_resource(resume_writes, only_writes=True),
+            "idle_api_requests_per_minute": {
+                "cluster_without_operator": {
+                    "all": round(sum(base.values()) * per_min),
+                    "writes": round(writes(base) * per_min),
+                    "detail": by_resource(base, only_writes=False),
+                },
+                "standalone": {
+                    "all": round(sum(idle.values()) * per_min),
+                    "writes": round(writes(idle) * per_min),
+                    "operator_resource_writes": round(writes(idle, mine) * per_min),
+                    "detail": by_resource(idle, only_writes=False),
+                },
+                "leader_election": {
+                    "all": round(sum(idle_ha.values()) * per_min),
+                    "writes": round(writes(idle_ha) * per_min),
+                    "lease_writes": round(writes(idle_ha, {"leases"}) * per_min),
+                    "operator_resource_writes": round(writes(idle_ha, mine) * per_min),
+                    "detail": by_resource(idle_ha, only_writes=False),
+                },
+            },
         }
 
-        # 4. wave A: 1,000 due in the same second, cap 100
-        save(args.output, results)
-        log(f"wave A: {args.wave} due at once, cap 100")
-        due = await make_due(kube, wave_a, last=last, lead=args.lead)
-        t_due = time.monotonic() + (due - datetime.now(UTC)).total_seconds()
+    # -- dispatch lag and rate --------------------------------------------------------------------
+    async def dispatch(self) -> dict[str, Any]:
+        args, env, kube = self.args, self.env, self.kube
+        wave_a = [f"t{i:05d}" for i in range(args.wave)]
+        wave_b = [f"t{i:05d}" for i in range(args.wave, 2 * args.wave)]
+        out: dict[str, Any] = {}
 
         async def wave_done(names: list[str], at: datetime) -> list[dict[str, Any]]:
             jobs = await wave_jobs(kube, names, at)
             return jobs if len(jobs) >= len(names) else []
 
+        op = await self.started(cap=100, tag="wave-a")
+        log(f"wave A: {args.wave} due at once, cap 100")
+        due = await make_due(kube, wave_a, last=self.last, lead=args.lead)
         jobs_a = await eventually(
             lambda: wave_done(wave_a, due), timeout=900, interval=2.0, what="wave A dispatched"
         )
         sk = skews(jobs_a, ANN_SCHEDULED)
         created = sorted(t for j in jobs_a if (t := parse_time(j["metadata"]["creationTimestamp"])))
-        results["dispatch_lag_cap_100"] = {
+        out["lag_cap_100"] = {
             "jobs": len(jobs_a),
             "lag_p50_seconds": pct(sk, 0.5),
             "lag_p99_seconds": pct(sk, 0.99),
@@ -538,22 +712,15 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "wave_seconds": round((created[-1] - due).total_seconds(), 1),
             "note": "creationTimestamp has one-second resolution",
         }
-        del t_due
-        save(args.output, results)
         await calm(kube, wave_a)
         await settle(env, {"scrapetargets", "jobs", "pods"}, quiet=10)
-
-        # 5. dispatch rate: the operator with a cap of 1,000, then the raw client loop
         op.stop()
-        op = Operator(env, workdir, cap=args.wave, leader_election=False, tag="3")
-        ops.append(op)
-        await op.wait_ready(args.targets)
-        await settle(env, {"scrapetargets", "jobs"}, quiet=3)
+
+        op = await self.started(cap=args.wave, tag="wave-b")
         log(f"wave B: {args.wave} due at once, cap {args.wave}")
         created_before = op.metric("scoutly_jobs_created_total")
-        due_b = await make_due(kube, wave_b, last=last, lead=args.lead)
-        wait_s = (due_b - datetime.now(UTC)).total_seconds()
-        await asyncio.sleep(max(0.0, wait_s))  # the wave's due second, set by us above
+        due_b = await make_due(kube, wave_b, last=self.last, lead=args.lead)
+        await asyncio.sleep(max(0.0, (due_b - datetime.now(UTC)).total_seconds()))  # the due second we set
 
         async def all_created() -> bool:
             got = await asyncio.to_thread(op.metric, "scoutly_jobs_created_total")
@@ -570,10 +737,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         await calm(kube, wave_b)
         await settle(env, {"scrapetargets", "jobs", "pods"}, quiet=10)
         log("raw client loop")
-        # the same conditions as wave B: 10,000 targets watched, the operator idle; its Jobs are left in
+        # the same conditions as wave B: every target watched, the operator idle; its Jobs are left in
         # place (deleting 2,000 Jobs is slower than creating them) and finish like the others
         raw_rates = {p: round(await raw_loop(kube, args.wave, parallel=p), 1) for p in (1, 64)}
-        results["dispatch_rate"] = {
+        out["rate"] = {
             "jobs": args.wave,
             "operator_jobs_per_second": round(args.wave / op_seconds, 1),
             "operator_cpu_percent_during_wave": round(100 * op_cpu / op_seconds),
@@ -583,60 +750,210 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "raw_loop_jobs_per_second": raw_rates,
             "operator_vs_raw_parallel_64": round(args.wave / op_seconds / raw_rates[64], 2),
         }
-        save(args.output, results)
-        await settle(env, {"jobs", "pods"}, quiet=10)
+        return out
 
-        # 6. 1,000 CronJobs, then 1,000 one-minute ScrapeTargets, each alone on the same cluster
-        log(f"{args.periodic} CronJobs for {args.minutes} min")
-        cron_path = ns_path("batch/v1", NS_CRON, "cronjobs")
+    # -- CronJobs and one-minute ScrapeTargets, N times -------------------------------------------
+    async def side_by_side(self) -> dict[str, Any]:
+        args, env, kube = self.args, self.env, self.kube
+        op = await self.started(cap=args.wave, tag="side-by-side")
+        runs: list[dict[str, Any]] = []
+        n = args.periodic
+        for r in range(1, self.runs + 1):
+            ns_cron, ns_st = f"{NS_CRON}-{r}", f"{NS_1M}-{r}"
+            cron_path = ns_path("batch/v1", ns_cron, "cronjobs")
+            st_path = ns_path(m.API_VERSION, ns_st, m.PLURAL)
 
-        async def make_cron() -> None:
-            await bounded(range(args.periodic), lambda i: kube.create(cron_path, cronjob(i)))
+            async def make_cron(path: str = cron_path) -> None:
+                await bounded(range(n), lambda i: kube.create(path, cronjob(i)))
 
-        async def stop_cron() -> None:
-            await bounded(
-                range(args.periodic),
-                lambda i: kube.merge_patch(f"{cron_path}/c{i:05d}", {"spec": {"suspend": True}}),
+            async def stop_cron(path: str = cron_path) -> None:
+                await bounded(
+                    range(n), lambda i: kube.merge_patch(f"{path}/c{i:05d}", {"spec": {"suspend": True}})
+                )
+
+            async def make_st(path: str = st_path) -> None:
+                await bounded(
+                    range(n), lambda i: kube.create(path, target(f"m{i:05d}", rank=50, cooldown="1m"))
+                )
+
+            async def stop_st(path: str = st_path) -> None:
+                await bounded(
+                    range(n), lambda i: kube.merge_patch(f"{path}/m{i:05d}", {"spec": {"suspend": True}})
+                )
+
+            log(f"run {r}/{self.runs}: {n} CronJobs for {args.minutes} min")
+            t0 = time.monotonic()
+            cron = await periodic_window(
+                env,
+                kube,
+                ns=ns_cron,
+                annotation="batch.kubernetes.io/cronjob-scheduled-timestamp",
+                minutes=args.minutes,
+                create=make_cron,
+                stop=stop_cron,
             )
+            cron["load_average_1m"] = self.load.between(t0, time.monotonic())
+            log(f"run {r}/{self.runs}: {n} ScrapeTargets (cooldown 1m) for {args.minutes} min")
+            t0 = time.monotonic()
+            st = await periodic_window(
+                env,
+                kube,
+                ns=ns_st,
+                annotation=ANN_SCHEDULED,
+                minutes=args.minutes,
+                create=make_st,
+                stop=stop_st,
+            )
+            st["load_average_1m"] = self.load.between(t0, time.monotonic())
+            runs.append({"run": r, "cronjob": cron, "scrapetarget_1m": st})
+            log(
+                f"run {r}: skew p99 cron {cron['skew_p99_seconds']} s / ours {st['skew_p99_seconds']} s; "
+                f"writes per Job cron {cron['writes_per_job']} / ours {st['writes_per_job']}"
+            )
+            self.results["side_by_side"] = {"runs": runs}
+            save(args.output, self.results)
+        return {
+            "runs": runs,
+            "skew_p99_at_most_cronjob": sum(
+                x["scrapetarget_1m"]["skew_p99_seconds"] <= x["cronjob"]["skew_p99_seconds"] for x in runs
+            ),
+            "writes_per_job_at_most_cronjob": sum(
+                x["scrapetarget_1m"]["writes_per_job"] <= x["cronjob"]["writes_per_job"] for x in runs
+            ),
+            "lifecycle_writes_per_job_at_most_cronjob": sum(
+                x["scrapetarget_1m"]["lifecycle"]["writes_per_job"]
+                <= x["cronjob"]["lifecycle"]["writes_per_job"]
+                for x in runs
+            ),
+            "operator_peak_rss_mib": round(op.peak_rss_kib / 1024, 1),
+        }
 
-        results["cronjob"] = await periodic_window(
-            env,
-            kube,
-            ns=NS_CRON,
-            annotation="batch.kubernetes.io/cronjob-scheduled-timestamp",
-            minutes=args.minutes,
-            create=make_cron,
-            stop=stop_cron,
+    # -- a burst of Jobs that are not ours ---------------------------------------------------------
+    async def foreign(self) -> dict[str, Any]:
+        """10,000 foreign Jobs created (64 in flight), run by kwok and deleted again, in a namespace the
+        operator watches, while the operator is idle with every target: its extra CPU over that window
+        against an idle window of the same length right after."""
+        args, env, kube = self.args, self.env, self.kube
+        op = await self.started(cap=100, tag="foreign")
+        path = ns_path("batch/v1", NS_FOREIGN, "jobs")
+        sel = {"labelSelector": "app=foreign-batch"}
+
+        async def none_left(kind: str) -> bool:
+            got = await kube.get(
+                ns_path("batch/v1" if kind == "jobs" else "v1", NS_FOREIGN, kind), limit=1, **sel
+            )
+            return not got["items"]
+
+        events0 = op.metric("scoutly_watch_events_total")
+        watchers = {kind: Watcher(env, self.workdir, kind) for kind in ("jobs", "pods")}
+        api0 = await asyncio.to_thread(api_counts, env)
+        t0, cpu0 = time.monotonic(), op.cpu_seconds()
+        log(f"foreign burst: {args.foreign} Jobs")
+        await bounded(range(args.foreign), lambda i: kube.create(path, foreign_job(i)))
+        created_s = time.monotonic() - t0
+        await settle(env, {"jobs", "pods"}, quiet=10, timeout=1800)
+        done = await list_all(kube, path, **sel)
+        succeeded = sum(1 for j in done if (j.get("status") or {}).get("succeeded"))
+        ran_s = time.monotonic() - t0
+        log(f"foreign burst: {succeeded}/{len(done)} succeeded after {ran_s:.0f}s; deleting them")
+        await kube.request(
+            "DELETE",
+            path,
+            body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"},
+            query=sel,
         )
-        await settle(env, {"jobs", "cronjobs", "pods"}, quiet=10)
-        save(args.output, results)
-        log(f"{args.periodic} ScrapeTargets (cooldown 1m) for {args.minutes} min")
-        st_path = ns_path(m.API_VERSION, NS_1M, m.PLURAL)
+        await eventually(lambda: none_left("jobs"), timeout=1800, interval=2.0, what="foreign Jobs deleted")
+        await eventually(lambda: none_left("pods"), timeout=1800, interval=2.0, what="foreign pods deleted")
+        await settle(env, {"jobs", "pods"}, quiet=10, timeout=1800)
+        t1, cpu1 = time.monotonic(), op.cpu_seconds()
+        api1 = await asyncio.to_thread(api_counts, env)
+        events1 = op.metric("scoutly_watch_events_total")
+        unfiltered = {kind: w.stop() for kind, w in watchers.items()}
+        window = t1 - t0
+        log(f"foreign burst window {window:.0f}s; idle window of the same length")
+        cpu2 = op.cpu_seconds()
+        await asyncio.sleep(window)  # the idle comparison: a fixed window as long as the burst's
+        cpu3 = op.cpu_seconds()
+        burst_cpu, idle_cpu = cpu1 - cpu0, cpu3 - cpu2
+        d = delta(api1, api0)
+        return {
+            "foreign_jobs": args.foreign,
+            "succeeded": succeeded,
+            "create_seconds": round(created_s, 1),
+            "run_seconds": round(ran_s, 1),
+            "window_seconds": round(window, 1),
+            "api_writes_in_window": writes(d),
+            "api_writes_jobs_pods": writes(d, {"jobs", "pods"}),
+            "operator_cpu_seconds_burst": round(burst_cpu, 2),
+            "operator_cpu_seconds_idle_same_length": round(idle_cpu, 2),
+            "operator_extra_cpu_seconds": round(burst_cpu - idle_cpu, 2),
+            "operator_extra_cpu_percent_of_one_core": round(100 * (burst_cpu - idle_cpu) / window, 2),
+            # handlers called; 0 also with a client-side filter: the CPU is the proof, next to what an
+            # unfiltered watch of the same namespace received in the same window
+            "operator_watch_events_handled_in_burst": events1 - events0,
+            "unfiltered_watch_of_the_namespace": unfiltered,
+            "operator_rss_mib_after": round(op.status()["VmRSS"] / 1024, 1),
+        }
 
-        async def make_st() -> None:
-            await bounded(
-                range(args.periodic),
-                lambda i: kube.create(st_path, target(f"m{i:05d}", rank=50, cooldown="1m")),
-            )
 
-        async def stop_st() -> None:
-            await bounded(
-                range(args.periodic),
-                lambda i: kube.merge_patch(f"{st_path}/m{i:05d}", {"spec": {"suspend": True}}),
-            )
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    phases = [p for p in PHASES if p in args.phases]
+    workdir = Path(tempfile.mkdtemp(prefix="scoutly-scale-"))
+    env = LocalEnv(workdir=workdir, nodes=args.nodes).start()
+    kube = await KubeClient.connect(kubeconfig=str(env.kubeconfig), user_agent="scoutly-bench")
+    b = Bench(args, env, kube, workdir)
+    b.results.update(
+        targets=args.targets,
+        nodes=args.nodes,
+        phases=phases,
+        workdir=str(workdir),
+        commit=git_commit(),
+        operator_pythonpath=args.operator_pythonpath,
+        operator_env=args.operator_env,
+        label=args.label,
+        cpus=os.cpu_count(),
+        started=iso(datetime.now(UTC)),
+    )
+    try:
+        crd = build_crd()
+        await kube.create(CRD_PATH, crd)
+        crons = [f"{NS_CRON}-{r}" for r in range(1, b.runs + 1)]
+        for ns in (*b.namespaces, *crons, NS_RAW):
+            await kube.create("/api/v1/namespaces", {"metadata": {"name": ns}})
 
-        results["scrapetarget_1m"] = await periodic_window(
-            env, kube, ns=NS_1M, annotation=ANN_SCHEDULED, minutes=args.minutes, create=make_st, stop=stop_st
-        )
-        results["memory"]["peak_rss_mib"] = round(max(peak_first, *(o.peak_rss_kib for o in ops)) / 1024, 1)
-        results["memory"]["peak_rss_first_start_mib"] = round(peak_first / 1024, 1)
-        save(args.output, results)
+        async def established() -> bool:
+            got = await kube.get(f"{CRD_PATH}/{crd['metadata']['name']}")
+            return any(c["type"] == "Established" for c in got.get("status", {}).get("conditions") or [])
+
+        await eventually(established, what="CRD established")
+        log(f"creating {args.targets} targets")
+        b.results["setup"] = await create_targets(kube, args.targets, args.wave, b.last)
+        fns = {"memory": b.memory, "dispatch": b.dispatch, "sidebyside": b.side_by_side, "foreign": b.foreign}
+        for p in phases:
+            await b.phase(p, fns[p])
+        b.results["finished"] = iso(datetime.now(UTC))
+        save(args.output, b.results)
     finally:
-        for o in ops:
+        b.load.stop()
+        for o in b.ops:
             o.stop()
         await kube.close()
         env.stop()
-    return results
+    return b.results
+
+
+def git_commit() -> str:
+    here = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "operator"], cwd=here.parent, capture_output=True, text=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return rev + ("-dirty" if dirty else "")
 
 
 def save(path: Path | None, results: dict[str, Any]) -> None:
@@ -653,14 +970,34 @@ if __name__ == "__main__":
     signal.signal(signal.SIGTERM, _terminate)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--targets", type=int, default=10_000)
+    ap.add_argument(
+        "--phases",
+        default=",".join(PHASES),
+        type=lambda s: [p.strip() for p in s.split(",") if p.strip()],
+        help=f"comma-separated, run in this order whatever the order given: {','.join(PHASES)}",
+    )
     ap.add_argument("--wave", type=int, default=1_000, help="targets falling due at once")
     ap.add_argument("--periodic", type=int, default=1_000, help="CronJobs and one-minute ScrapeTargets")
     ap.add_argument("--minutes", type=int, default=3, help="length of each periodic window")
+    ap.add_argument("--side-by-side-runs", type=int, default=3, help="CronJob/ScrapeTarget pairs of windows")
+    ap.add_argument("--foreign", type=int, default=10_000, help="foreign Jobs in the burst")
     ap.add_argument("--idle", type=float, default=60.0, help="seconds of each idle window")
     ap.add_argument(
         "--lead", type=float, default=30.0, help="seconds between making a wave due and its due time"
     )
     ap.add_argument("--nodes", type=int, default=10, help="kwok fake nodes")
+    ap.add_argument(
+        "--operator-pythonpath",
+        help="run the operator from another checkout's operator/ directory (e.g. a `git archive` of the "
+        "commit to compare with); the harness itself stays this one",
+    )
+    ap.add_argument(
+        "--operator-env", action="append", default=[], metavar="NAME=VALUE", help="extra operator environment"
+    )
+    ap.add_argument("--label", help="free text stored in the JSON (e.g. which operator code ran)")
     ap.add_argument("--output", type=Path, help="also write the JSON here")
     a = ap.parse_args()
+    unknown = set(a.phases) - set(PHASES)
+    if unknown:
+        ap.error(f"unknown phases: {', '.join(sorted(unknown))}")
     print(json.dumps(asyncio.run(main(a)), indent=2, default=str))
