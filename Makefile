@@ -190,5 +190,5 @@ bench-jobqueues: venv testenv ## jobqueues writes on FerretDB as the collection 
 	$(PY) bench/jobqueues_bench.py --jobs 2000 --batch 500 --companies 10000
 
 .PHONY: bench
-bench: venv testenv ## Scale benchmark: 10,000 ScrapeTargets, idle API load, resume, dispatch lag and rate, CronJob side by side (~20 min).
+bench: venv testenv ## Scale benchmark: 10,000 ScrapeTargets: memory, idle API load, dispatch, CronJob side by side x3, 10,000 foreign Jobs (~80 min).
 	$(PY) bench/scale_bench.py $(BENCH_ARGS)

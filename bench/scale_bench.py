@@ -549,11 +549,18 @@ class Watcher:
                 start_new_session=True,
             )
 
-    def stop(self) -> dict[str, float]:
-        cpu = cpu_seconds(self.proc.pid)
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        self.proc.wait(30)
-        return {"events": len(self.out.read_text().splitlines()), "client_cpu_seconds": round(cpu, 2)}
+    def stop(self) -> dict[str, Any]:
+        # kubectl does not resume a watch the server closed: then it has exited and its count is partial
+        ended_early = self.proc.poll() is not None
+        cpu = 0.0 if ended_early else cpu_seconds(self.proc.pid)
+        if not ended_early:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(30)
+        return {
+            "events": len(self.out.read_text().splitlines()),
+            "client_cpu_seconds": round(cpu, 2),
+            "ended_early": ended_early,
+        }
 
 
 def cpu_seconds(pid: int) -> float:
