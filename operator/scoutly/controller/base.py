@@ -1,35 +1,32 @@
 """The controller's caches (targets and their Jobs as the watches last showed them, Jobs with work left,
 the company index), its work queue, and the operations every part of the controller shares: queueing a
-key, writing a status diff, looking a target up."""
+key, looking a target up. Status writes (StatusWriter) and finishing Jobs (Recorder) are objects of
+their own, built here with what they use."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
-
-import aiohttp
 
 from scoutly import metrics
 from scoutly.api import models as m
 from scoutly.config import OperatorSettings
 from scoutly.controller.companies import CompanyFeed, CompanyTargets
-from scoutly.controller.finish import Finishing
 from scoutly.controller.jobs import (
     JobPhase,
     JobView,
     image_error,
     target_label,
 )
-from scoutly.controller.mirror import JobStage, Mirror, MirrorWrite
+from scoutly.controller.mirror import Mirror
+from scoutly.controller.recorder import Recorder
 from scoutly.controller.state import Policy, TargetView
-from scoutly.controller.status import desired_status, status_patch
+from scoutly.controller.statuswriter import StatusWriter
 from scoutly.controller.workqueue import Backoff, RetryLater, Timers, WorkQueue
-from scoutly.faults import crash_point
-from scoutly.kube.client import ApiError, KubeClient, error_kind, ns_path
+from scoutly.kube.client import KubeClient, error_kind
 
 log = logging.getLogger("scoutly.controller")
 
@@ -41,10 +38,6 @@ DISPATCH: QueueKey = ("dispatch", "")  # one dispatcher pass
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def target_path(namespace: str, name: str | None = None, sub: str | None = None) -> str:
-    return ns_path(m.API_VERSION, namespace, m.PLURAL, name, sub)
 
 
 class ControllerBase:
@@ -73,10 +66,8 @@ class ControllerBase:
         self._waiting: set[str] = set()  # due now, waiting for the admission gate
         self._dispatching = False  # from the end of prime(): the first pass sees every target and Job
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._tasks: set[asyncio.Task[None]] = set()
-        # Jobs with work left (the newest event of each) and the finishing steps done so far
+        # Jobs with work left: the newest event of each
         self._jobs_pending: dict[str, JobView] = {}
-        self._finishing: dict[str, Finishing] = {}
         # every key's work: status writes, Job handling and its retries, due times (a delayed add each)
         self.queue: WorkQueue[QueueKey] = WorkQueue(
             self._handle_queued,
@@ -84,6 +75,16 @@ class ControllerBase:
             backoff=Backoff(base=0.5, cap=300.0),
             on_error=self._queue_error,
             timers=timers,
+        )
+        self.status_writer = StatusWriter(kube, self.policy, clock)
+        # the job key's finishing steps; a Job waiting for MongoDB comes back as its key
+        self.recorder = Recorder(
+            settings=settings,
+            kube=kube,
+            mirror=mirror,
+            clock=clock,
+            status=self.status_writer,
+            requeue=lambda key: self.queue.add(("job", key)),
         )
         self.dispatch_backoff: Backoff[str] = Backoff(base=0.5, cap=300.0)
         self._parallel = asyncio.Semaphore(dispatch_parallelism)
@@ -177,64 +178,18 @@ class ControllerBase:
     def _views_of_company(self, key: str) -> list[TargetView]:
         return [v for k in self.by_company.targets(key) if (v := self.targets.get(k)) is not None]
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def _mirror_write(self, job: JobView, view: TargetView | None, stage: JobStage) -> MirrorWrite:
-        company = view.spec.companyId if view and view.spec else None
-        at = job.finish if stage.terminal else job.created
-        return MirrorWrite(
-            job_name=job.name,
-            namespace=job.namespace,
-            target=job.target,
-            company_ref=company,
-            created_at=job.created or self.clock(),
-            stage=stage,
-            at=at or self.clock(),
-            retries=max(0, job.attempts - 1),
-            reason=job.reason,
-            scheduled_for=job.scheduled,
-        )
-
-    async def _sync_status(self, view: TargetView) -> bool:
-        """Write the difference between the derived and the observed status. False when the write failed
-        (counted here; the caller's key is retried with backoff)."""
-        desired = desired_status(view, self.policy, self.clock())
-        view.remember_last_scrape(desired.get("lastSuccessfulScrape"))  # its echoes are no edits
-        patch = status_patch(view.observed, desired)
-        if patch is None:
-            return True
-        crash_point("before_status")
-        try:
-            resp = await self.kube.merge_patch(
-                target_path(view.namespace, view.name, "status"), {"status": patch}
-            )
-        except (ApiError, aiohttp.ClientError, OSError, TimeoutError) as e:
-            if isinstance(e, ApiError) and e.not_found:
-                return True  # the target is gone
-            metrics.reconcile_errors.labels("status", error_kind(e)).inc()
-            log.warning("status write for %s failed, retrying: %s", view.key, str(e) or type(e).__name__)
-            return False
-        crash_point("after_status")
-        written = dict(resp.get("status") or desired)
-        view.status = dict(written)
-        view.observed = written
-        return True
-
     def _queue_error(self, key: QueueKey, e: Exception) -> None:
         if isinstance(e, RetryLater):
             return  # counted where it failed
         kind, name = key
-        finishing = self._finishing.get(name) if kind == "job" else None
-        stage = "finish" if finishing is not None else kind
+        step = self.recorder.step(name) if kind == "job" else None
+        stage = "finish" if step is not None else kind
         metrics.reconcile_errors.labels(stage, error_kind(e)).inc()
         log.warning(
             "%s %s failed%s, retrying with backoff: %s",
             kind,
             name,
-            f" at {finishing.step}" if finishing is not None else "",
+            f" at {step}" if step is not None else "",
             e if str(e) else type(e).__name__,
         )
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from scoutly.controller import views
-from scoutly.controller.base import Clock, QueueKey, target_path, utcnow
+from scoutly.controller.base import Clock, QueueKey, utcnow
 from scoutly.controller.reconcile import Reconciler
+from scoutly.controller.statuswriter import target_path
 
 __all__ = ["Clock", "Controller", "QueueKey", "target_path", "utcnow"]
 

@@ -14,6 +14,7 @@ from scoutly.controller.base import DISPATCH, ControllerBase
 from scoutly.controller.events import post_event
 from scoutly.controller.jobs import build_job, job_view
 from scoutly.controller.mirror import JobStage
+from scoutly.controller.recorder import mirror_write
 from scoutly.controller.state import TargetView
 from scoutly.faults import crash_point
 from scoutly.kube.client import ApiError, error_kind, ns_path, transient
@@ -184,7 +185,7 @@ class Dispatch(ControllerBase):
             metrics.dispatch_lag.observe(
                 max(0.0, ((job.created or now) - due).total_seconds()) if manual is None else 0.0
             )
-            self.mirror.submit(self._mirror_write(job, view, JobStage.CREATED))
+            self.mirror.submit(mirror_write(job, view, JobStage.CREATED, self.clock()))
             status = dict(view.status)
             status["lastScheduleTime"] = created["metadata"].get("creationTimestamp")
             if manual is not None:

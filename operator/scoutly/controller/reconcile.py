@@ -12,7 +12,6 @@ from typing import Any
 
 from scoutly import metrics
 from scoutly.controller.apphistory import AppHistory
-from scoutly.controller.base import target_path
 from scoutly.controller.dispatch import Dispatch
 from scoutly.controller.events import post_event
 from scoutly.controller.jobs import (
@@ -25,15 +24,16 @@ from scoutly.controller.jobs import (
     pod_blocked,
 )
 from scoutly.controller.mirror import JobStage
-from scoutly.controller.recording import Recording
+from scoutly.controller.recorder import mirror_write
 from scoutly.controller.state import TargetView, target_view
+from scoutly.controller.statuswriter import target_path
 from scoutly.controller.workqueue import RetryLater
 from scoutly.kube.client import ApiError, ns_path
 
 log = logging.getLogger("scoutly.controller")
 
 
-class Reconciler(Recording, Dispatch, AppHistory):
+class Reconciler(Dispatch, AppHistory):
     async def take_over(self) -> None:
         """Just became the leader: reconcile what the standby only observed (statuses, outcomes of Jobs
         still held by our finalizer), then let the dispatcher run."""
@@ -169,7 +169,7 @@ class Reconciler(Recording, Dispatch, AppHistory):
             self.orphan_jobs.get(job.target, {}).pop(job.name, None)
             self.mirror.forget(job.namespace, job.name)
             self._jobs_pending.pop(job.key, None)
-            self._finishing.pop(job.key, None)
+            self.recorder.forget(job.key)
             self._wake()
             return
         if job.terminal or job.deleting:
@@ -216,10 +216,10 @@ class Reconciler(Recording, Dispatch, AppHistory):
             return
         view = self.targets.get(key)
         if view is None:
-            await self._target_deleted(key)
+            await self.recorder.target_deleted(key)
             return
         async with self._locks[key]:
-            if not await self._sync_status(view):
+            if not await self.status_writer.sync(view):
                 raise RetryLater(key)
             while view.outbox:  # best effort: a failed post is logged, not retried
                 await post_event(self.kube, view, now=self.clock(), **view.outbox.pop(0))
@@ -240,12 +240,12 @@ class Reconciler(Recording, Dispatch, AppHistory):
                 if job.phase is JobPhase.RUNNING and not job.deleting:
                     # its claim again: lost when the operator crashed right after creating the Job (the
                     # mirror skips it when stored already)
-                    self.mirror.submit(self._mirror_write(job, view, JobStage.CREATED))
+                    self.mirror.submit(mirror_write(job, view, JobStage.CREATED, self.clock()))
                 if job.terminal or job.deleting:
-                    await self._finish(job, view)
+                    await self.recorder.finish(job, view)
                 elif view is not None:
                     self._reconcile_soon(view.key)
-            if key not in self._finishing and self._jobs_pending.get(key) is job:
+            if self.recorder.step(key) is None and self._jobs_pending.get(key) is job:
                 del self._jobs_pending[key]
         self._wake()
 
