@@ -62,22 +62,22 @@ class AppHistory(ControllerBase):
         of their own take the company's."""
         assert self.companies is not None
         for view in self.targets.values():
-            self._index_company(view)
-        for key in self.by_company.companies():
+            self.store.index_company(view)
+        for key in self.store.by_company.companies():
             known, at = self.companies.last_scrape(key[4:] if key.startswith("ref:") else key)
             if known:
-                self._adopt_newer(self._views_of_company(key), at)
+                self._adopt_newer(self.store.views_of_company(key), at)
         self._wake()
 
     def on_company_changes(self, changes: list[CompanyChange]) -> None:
         """The periodic read found companies changed (edits: every target of the company follows) or
         new (their targets take the value unless they have a newer one)."""
         for change in changes:
-            views = self._views_of_company(str(change.oid))
+            views = self.store.views_of_company(str(change.oid))
             if change.first_seen:
                 for v in views:  # slug-named targets whose company was unknown until now
-                    self._index_company(v)
-                self._adopt_newer(self._views_of_company(str(change.oid)), change.at)
+                    self.store.index_company(v)
+                self._adopt_newer(self.store.views_of_company(str(change.oid)), change.at)
             else:
                 for v in views:
                     log.info(

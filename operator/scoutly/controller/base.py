@@ -7,24 +7,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from scoutly import metrics
 from scoutly.api import models as m
 from scoutly.config import OperatorSettings
-from scoutly.controller.companies import CompanyFeed, CompanyTargets
+from scoutly.controller.companies import CompanyFeed
 from scoutly.controller.jobs import (
-    JobPhase,
     JobView,
     image_error,
-    target_label,
 )
 from scoutly.controller.mirror import Mirror
 from scoutly.controller.recorder import Recorder
 from scoutly.controller.state import Policy, TargetView
 from scoutly.controller.statuswriter import StatusWriter
+from scoutly.controller.store import Store, TargetLocks
 from scoutly.controller.workqueue import Backoff, RetryLater, Timers, WorkQueue
 from scoutly.kube.client import KubeClient, error_kind
 
@@ -60,12 +58,10 @@ class ControllerBase:
         self.policy = Policy(
             tiers=settings.cooldown_tiers, backoff_base=settings.backoff_base, jitter=settings.jitter
         )
-        self.targets: dict[str, TargetView] = {}
-        self.orphan_jobs: dict[str, dict[str, JobView]] = defaultdict(dict)  # jobs seen before their target
-        self.active: set[str] = set()  # namespace/name of our Jobs pending or running
+        self.store = Store()
+        self.locks = TargetLocks()
         self._waiting: set[str] = set()  # due now, waiting for the admission gate
         self._dispatching = False  # from the end of prime(): the first pass sees every target and Job
-        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         # Jobs with work left: the newest event of each
         self._jobs_pending: dict[str, JobView] = {}
         # every key's work: status writes, Job handling and its retries, due times (a delayed add each)
@@ -93,10 +89,23 @@ class ControllerBase:
         self.target_events = 0
         self.leading: Callable[[], bool] = lambda: True  # replaced by the Lease elector in HA mode
         self.heartbeat_interval = 15.0  # seconds between dispatcher passes at the most, when idle
-        # the app's companies.lastSuccessfulScrape (controller/companies.py); None without MongoDB
-        self.companies: CompanyFeed | None = None
-        self.by_company = CompanyTargets()
         metrics.max_concurrent.set(settings.max_concurrent)
+
+    @property
+    def targets(self) -> dict[str, TargetView]:
+        return self.store.targets
+
+    @property
+    def active(self) -> set[str]:
+        return self.store.active
+
+    @property
+    def companies(self) -> CompanyFeed | None:
+        return self.store.companies
+
+    @companies.setter
+    def companies(self, feed: CompanyFeed | None) -> None:
+        self.store.companies = feed
 
     def _admit(self, spec: m.ScrapeTargetSpec) -> str | None:
         """The operator's own policy on a valid spec (a refused image: InvalidSpec, and no Job)."""
@@ -122,14 +131,6 @@ class ControllerBase:
         self.last_event = self.clock().timestamp()
         metrics.last_event_timestamp.set(self.last_event)
 
-    def _cache_job(self, view: TargetView, job: JobView) -> None:
-        previous = view.jobs.get(job.name)
-        if previous is not None and previous.phase is JobPhase.RUNNING and job.phase is JobPhase.PENDING:
-            job.phase = JobPhase.RUNNING  # a pod between running and counted: never go back to Pending
-        view.jobs[job.name] = job
-        if job.terminal or job.deleting:
-            view.blocked.pop(job.name, None)
-
     def _job_soon(self, job: JobView) -> None:
         """Reconcile the Job from the work queue (its newest state: events in between fold into one)."""
         self._jobs_pending[job.key] = job
@@ -142,41 +143,6 @@ class ControllerBase:
         of MiB (docs/performance.md). The status is derived when the reconcile runs, so later events
         fold into it."""
         self.queue.add(("target", key))
-
-    def _view_by_label(self, namespace: str, label: str | None) -> TargetView | None:
-        """The target whose scoutly.io/target label this is: its name, or its hash-shortened form for
-        names over 63 characters (then found by comparing, which only pod events of such targets pay)."""
-        if not label:
-            return None
-        view = self.targets.get(f"{namespace}/{label}")
-        if view is not None or len(label) < 63:
-            return view
-        return next(
-            (v for v in self.targets.values() if v.namespace == namespace and target_label(v.name) == label),
-            None,
-        )
-
-    def _company_key(self, view: TargetView) -> str | None:
-        ref = view.spec.companyId if view.spec else None
-        if not ref:
-            return None
-        return self.companies.key(ref) if self.companies is not None else f"ref:{ref}"
-
-    def _index_company(self, view: TargetView) -> None:
-        self.by_company.assign(view.key, self._company_key(view))
-
-    def _company_busy(self, view: TargetView) -> bool:
-        """Another target of the same company has a Job running (or one whose outcome is unrecorded):
-        like the app's own guard, one company is scraped by one Job at a time."""
-        key = self.by_company.of(view.key)
-        for other in self.by_company.targets(key) if key is not None else ():
-            o = self.targets.get(other)
-            if other != view.key and o is not None and (o.active_jobs or o.unrecorded_jobs):
-                return True
-        return False
-
-    def _views_of_company(self, key: str) -> list[TargetView]:
-        return [v for k in self.by_company.targets(key) if (v := self.targets.get(k)) is not None]
 
     def _queue_error(self, key: QueueKey, e: Exception) -> None:
         if isinstance(e, RetryLater):

@@ -59,8 +59,8 @@ class Dispatch(ControllerBase):
                     key=key,
                     rank=view.rank,
                     due=view.due(self.policy),
-                    company=self.by_company.of(key),
-                    company_busy=self._company_busy(view),
+                    company=self.store.by_company.of(key),
+                    company_busy=self.store.company_busy(view),
                 )
             )
         return admit(candidates, free=self.settings.max_concurrent - len(self.active))
@@ -105,7 +105,7 @@ class Dispatch(ControllerBase):
         self.queue.add_after(("due", key), delay.total_seconds())
 
     async def dispatch(self, view: TargetView, now: datetime) -> None:
-        async with self._locks[view.key]:
+        async with self.locks.of(view.key):
             if (
                 not self.leading()
                 or self.targets.get(view.key) is not view

@@ -43,7 +43,7 @@ class Reconciler(Dispatch, AppHistory):
             self._reconcile_soon(key)
             self._schedule(view)
             held += [j for j in view.jobs.values() if (j.terminal or j.deleting) and j.has_finalizer]
-        for jobs in list(self.orphan_jobs.values()):
+        for jobs in list(self.store.orphan_jobs.values()):
             held += [j for j in jobs.values() if j.has_finalizer and (j.terminal or j.deleting)]
         for job in held:
             self._jobs_pending.setdefault(job.key, job)  # a newer event's view, if one is waiting
@@ -74,11 +74,11 @@ class Reconciler(Dispatch, AppHistory):
                     view = target_view(body, None, self._admit)
                     self._adopt_known_jobs(view, jobs.pop(key, []))
                     self.targets[key] = view
-                    self._index_company(view)
+                    self.store.index_company(view)
                     self._schedule(view)
         for target, rest in jobs.items():  # their target is gone or not listed yet: kept for its event
             for job in rest:
-                self.orphan_jobs[target][job.name] = job
+                self.store.orphan_jobs[target][job.name] = job
         metrics.active_scrapes.set(len(self.active))
         await self._load_company_history()
         self.ready.set()
@@ -105,23 +105,21 @@ class Reconciler(Dispatch, AppHistory):
         if event_type == "DELETED":
             self.targets.pop(key, None)
             self._waiting.discard(key)
-            self.by_company.drop(key)
+            self.store.by_company.drop(key)
             if self.settings.metrics_per_target:
                 with contextlib.suppress(KeyError):
                     metrics.target_last_success.remove(*key.split("/", 1))
-            lock = self._locks.get(key)
-            if lock is not None and not lock.locked():
-                del self._locks[key]
+            self.locks.prune(key)
             self._reconcile_soon(key)
             return
-        async with self._locks[key]:
+        async with self.locks.of(key):
             previous = self.targets.get(key)
             view = target_view(body, previous, self._admit)
             if previous is None or previous.uid != view.uid:
-                view.jobs.update(self.orphan_jobs.pop(key, {}))
+                view.jobs.update(self.store.orphan_jobs.pop(key, {}))
                 self._seed_last_scrape(view)
             self.targets[key] = view
-            self._index_company(view)
+            self.store.index_company(view)
             if not self.leading():  # a standby keeps its state warm and writes nothing
                 self._schedule(view)
                 return
@@ -166,7 +164,7 @@ class Reconciler(Dispatch, AppHistory):
             view = self.targets.get(job.target)
             if view:
                 view.jobs.pop(job.name, None)
-            self.orphan_jobs.get(job.target, {}).pop(job.name, None)
+            self.store.orphan_jobs.get(job.target, {}).pop(job.name, None)
             self.mirror.forget(job.namespace, job.name)
             self._jobs_pending.pop(job.key, None)
             self.recorder.forget(job.key)
@@ -179,7 +177,7 @@ class Reconciler(Dispatch, AppHistory):
         metrics.active_scrapes.set(len(self.active))
         view = self.targets.get(job.target)
         if view is not None and view.uid == job.target_uid:
-            self._cache_job(view, job)
+            self.store.cache_job(view, job)
         self._job_soon(job)
 
     async def on_pod_event(self, body: dict[str, Any]) -> None:
@@ -188,7 +186,9 @@ class Reconciler(Dispatch, AppHistory):
         of sitting in Running until the Job's deadline."""
         metrics.watch_events.labels("pods").inc()
         meta = body.get("metadata") or {}
-        view = self._view_by_label(meta.get("namespace") or "", (meta.get("labels") or {}).get(LABEL_TARGET))
+        view = self.store.view_by_label(
+            meta.get("namespace") or "", (meta.get("labels") or {}).get(LABEL_TARGET)
+        )
         if view is None or not self.leading():
             return
         found = pod_blocked(body)
@@ -218,7 +218,7 @@ class Reconciler(Dispatch, AppHistory):
         if view is None:
             await self.recorder.target_deleted(key)
             return
-        async with self._locks[key]:
+        async with self.locks.of(key):
             if not await self.status_writer.sync(view):
                 raise RetryLater(key)
             while view.outbox:  # best effort: a failed post is logged, not retried
@@ -229,13 +229,13 @@ class Reconciler(Dispatch, AppHistory):
         first = self._jobs_pending.get(key)
         if first is None:
             return
-        async with self._locks[first.target]:
+        async with self.locks.of(first.target):
             job = self._jobs_pending.get(key)  # a newer event may have come while we waited
             if job is None:
                 return
             view = await self._view_for(job)
             if view is not None:
-                self._cache_job(view, job)
+                self.store.cache_job(view, job)
             if self.leading():
                 if job.phase is JobPhase.RUNNING and not job.deleting:
                     # its claim again: lost when the operator crashed right after creating the Job (the
@@ -256,7 +256,7 @@ class Reconciler(Dispatch, AppHistory):
         if view is not None:
             return view if view.uid == job.target_uid else None
         if job.terminal and not job.has_finalizer:
-            self.orphan_jobs[job.target][job.name] = job
+            self.store.orphan_jobs[job.target][job.name] = job
             return None
         namespace, name = job.target.split("/", 1)
         try:
@@ -268,9 +268,9 @@ class Reconciler(Dispatch, AppHistory):
         if body["metadata"].get("uid") != job.target_uid:
             return None
         view = target_view(body, None, self._admit)
-        view.jobs.update(self.orphan_jobs.pop(job.target, {}))
+        view.jobs.update(self.store.orphan_jobs.pop(job.target, {}))
         self._seed_last_scrape(view)
         self.targets[job.target] = view
-        self._index_company(view)
+        self.store.index_company(view)
         self._schedule(view)
         return view
