@@ -23,7 +23,7 @@ class AppHistory(ControllerBase):
         view.status = {**view.status, "lastSuccessfulScrape": value}
         view.remember_last_scrape(value)
         self._reconcile_soon(view.key)
-        self._schedule(view)
+        self.dispatcher.schedule(view)
 
     def _seed_last_scrape(self, view: TargetView) -> None:
         """A target new to the operator (or re-created) without a last scrape of its own takes its
@@ -67,7 +67,7 @@ class AppHistory(ControllerBase):
             known, at = self.companies.last_scrape(key[4:] if key.startswith("ref:") else key)
             if known:
                 self._adopt_newer(self.store.views_of_company(key), at)
-        self._wake()
+        self.dispatcher.wake()
 
     def on_company_changes(self, changes: list[CompanyChange]) -> None:
         """The periodic read found companies changed (edits: every target of the company follows) or
@@ -87,4 +87,4 @@ class AppHistory(ControllerBase):
                         v.key,
                     )
                     self._set_last_scrape(v, change.at)
-        self._wake()
+        self.dispatcher.wake()

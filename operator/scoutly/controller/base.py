@@ -14,6 +14,7 @@ from scoutly import metrics
 from scoutly.api import models as m
 from scoutly.config import OperatorSettings
 from scoutly.controller.companies import CompanyFeed
+from scoutly.controller.dispatch import DISPATCH, Dispatcher, QueueKey
 from scoutly.controller.jobs import (
     JobView,
     image_error,
@@ -30,8 +31,6 @@ log = logging.getLogger("scoutly.controller")
 
 
 Clock = Callable[[], datetime]
-QueueKey = tuple[str, str]  # ("job", "<ns>/<Job>"), ("target" or "due", "<ns>/<target>"), DISPATCH
-DISPATCH: QueueKey = ("dispatch", "")  # one dispatcher pass
 
 
 def utcnow() -> datetime:
@@ -60,8 +59,6 @@ class ControllerBase:
         )
         self.store = Store()
         self.locks = TargetLocks()
-        self._waiting: set[str] = set()  # due now, waiting for the admission gate
-        self._dispatching = False  # from the end of prime(): the first pass sees every target and Job
         # Jobs with work left: the newest event of each
         self._jobs_pending: dict[str, JobView] = {}
         # every key's work: status writes, Job handling and its retries, due times (a delayed add each)
@@ -82,14 +79,39 @@ class ControllerBase:
             status=self.status_writer,
             requeue=lambda key: self.queue.add(("job", key)),
         )
-        self.dispatch_backoff: Backoff[str] = Backoff(base=0.5, cap=300.0)
-        self._parallel = asyncio.Semaphore(dispatch_parallelism)
+        self.dispatcher = Dispatcher(
+            settings=settings,
+            kube=kube,
+            mirror=mirror,
+            clock=clock,
+            policy=self.policy,
+            store=self.store,
+            locks=self.locks,
+            queue=self.queue,
+            leading=lambda: self.leading(),
+            reconcile_soon=self._reconcile_soon,
+            parallelism=dispatch_parallelism,
+        )
         self.ready = asyncio.Event()
         self.last_event: float = 0.0
         self.target_events = 0
         self.leading: Callable[[], bool] = lambda: True  # replaced by the Lease elector in HA mode
-        self.heartbeat_interval = 15.0  # seconds between dispatcher passes at the most, when idle
         metrics.max_concurrent.set(settings.max_concurrent)
+
+    @property
+    def dispatch_backoff(self) -> Backoff[str]:
+        return self.dispatcher.backoff
+
+    @property
+    def heartbeat_interval(self) -> float:
+        return self.dispatcher.heartbeat_interval
+
+    @heartbeat_interval.setter
+    def heartbeat_interval(self, seconds: float) -> None:
+        self.dispatcher.heartbeat_interval = seconds
+
+    async def dispatch_pass(self) -> bool:
+        return await self.dispatcher.dispatch_pass()
 
     @property
     def targets(self) -> dict[str, TargetView]:
@@ -110,22 +132,6 @@ class ControllerBase:
     def _admit(self, spec: m.ScrapeTargetSpec) -> str | None:
         """The operator's own policy on a valid spec (a refused image: InvalidSpec, and no Job)."""
         return image_error(spec, self.settings)
-
-    def _schedule(self, view: TargetView) -> None:
-        """Queue the target's due time (a delayed add; the earliest pending one wins, and a target found
-        not due yet when it fires is queued again for its current due time)."""
-        if view.spec is None or view.deleting:
-            return
-        now = self.clock()
-        due = now if view.manual_pending else view.due(self.policy)
-        # strictly after the due time: the seed's `hoursSinceLastScrape > cooldownHours`
-        delay = (due - now).total_seconds()
-        delay = delay + 0.01 if delay >= 0 and not view.manual_pending else 0.0
-        self.queue.add_after(("due", view.key), delay)
-
-    def _wake(self) -> None:
-        """A dispatcher pass soon: a slot freed, a target became due, leadership came."""
-        self.queue.add(DISPATCH)
 
     def _touch(self) -> None:
         self.last_event = self.clock().timestamp()
@@ -159,26 +165,20 @@ class ControllerBase:
             e if str(e) else type(e).__name__,
         )
 
-    # the work of each kind of key, defined by the parts (dispatch.py, reconcile.py)
-    def _on_due(self, key: str) -> None:
-        raise NotImplementedError
-
+    # the work of the target and job keys, defined by reconcile.py
     async def _reconcile_job(self, key: str) -> None:
         raise NotImplementedError
 
     async def _reconcile_target(self, key: str) -> None:
         raise NotImplementedError
 
-    async def _dispatch_round(self) -> None:
-        raise NotImplementedError
-
     async def _handle_queued(self, key: QueueKey) -> None:
         kind, name = key
         if kind == "due":
-            self._on_due(name)
+            self.dispatcher.on_due(name)
         elif kind == "job":
             await self._reconcile_job(name)
         elif kind == "target":
             await self._reconcile_target(name)
         elif key == DISPATCH:
-            await self._dispatch_round()
+            await self.dispatcher.run()

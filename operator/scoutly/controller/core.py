@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from scoutly.controller import views
-from scoutly.controller.base import Clock, QueueKey, utcnow
+from scoutly.controller.base import Clock, utcnow
+from scoutly.controller.dispatch import QueueKey
 from scoutly.controller.reconcile import Reconciler
 from scoutly.controller.statuswriter import target_path
 

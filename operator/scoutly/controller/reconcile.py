@@ -12,7 +12,6 @@ from typing import Any
 
 from scoutly import metrics
 from scoutly.controller.apphistory import AppHistory
-from scoutly.controller.dispatch import Dispatch
 from scoutly.controller.events import post_event
 from scoutly.controller.jobs import (
     LABEL_MANAGED_BY,
@@ -33,7 +32,7 @@ from scoutly.kube.client import ApiError, ns_path
 log = logging.getLogger("scoutly.controller")
 
 
-class Reconciler(Dispatch, AppHistory):
+class Reconciler(AppHistory):
     async def take_over(self) -> None:
         """Just became the leader: reconcile what the standby only observed (statuses, outcomes of Jobs
         still held by our finalizer), then let the dispatcher run."""
@@ -41,14 +40,14 @@ class Reconciler(Dispatch, AppHistory):
         for key, view in list(self.targets.items()):
             view.handled = True
             self._reconcile_soon(key)
-            self._schedule(view)
+            self.dispatcher.schedule(view)
             held += [j for j in view.jobs.values() if (j.terminal or j.deleting) and j.has_finalizer]
         for jobs in list(self.store.orphan_jobs.values()):
             held += [j for j in jobs.values() if j.has_finalizer and (j.terminal or j.deleting)]
         for job in held:
             self._jobs_pending.setdefault(job.key, job)  # a newer event's view, if one is waiting
             self.queue.add(("job", job.key))
-        self._wake()
+        self.dispatcher.wake()
 
     async def prime(self, namespaces: Sequence[str]) -> None:
         """List every target and every Job of ours (paged) before the first dispatch, so the cap picks
@@ -75,15 +74,14 @@ class Reconciler(Dispatch, AppHistory):
                     self._adopt_known_jobs(view, jobs.pop(key, []))
                     self.targets[key] = view
                     self.store.index_company(view)
-                    self._schedule(view)
+                    self.dispatcher.schedule(view)
         for target, rest in jobs.items():  # their target is gone or not listed yet: kept for its event
             for job in rest:
                 self.store.orphan_jobs[target][job.name] = job
         metrics.active_scrapes.set(len(self.active))
         await self._load_company_history()
         self.ready.set()
-        self._dispatching = True  # each pass is the work queue's DISPATCH key from here
-        self._wake()
+        self.dispatcher.start()
 
     def _adopt_known_jobs(self, view: TargetView, known_jobs: Iterable[JobView]) -> None:
         """Listed Jobs of the target (prime): a restarted operator sees a running Job before it could
@@ -104,7 +102,7 @@ class Reconciler(Dispatch, AppHistory):
         key = f"{meta.get('namespace')}/{meta.get('name')}"
         if event_type == "DELETED":
             self.targets.pop(key, None)
-            self._waiting.discard(key)
+            self.dispatcher.drop(key)
             self.store.by_company.drop(key)
             if self.settings.metrics_per_target:
                 with contextlib.suppress(KeyError):
@@ -121,7 +119,7 @@ class Reconciler(Dispatch, AppHistory):
             self.targets[key] = view
             self.store.index_company(view)
             if not self.leading():  # a standby keeps its state warm and writes nothing
-                self._schedule(view)
+                self.dispatcher.schedule(view)
                 return
             view.handled = True
             # the status remembers what was reported: one Event per bad generation, across restarts too
@@ -150,7 +148,7 @@ class Reconciler(Dispatch, AppHistory):
                     }
                 )
             self._reconcile_soon(key)
-            self._schedule(view)
+            self.dispatcher.schedule(view)
 
     async def on_job_event(self, body: dict[str, Any], event_type: str | None) -> None:
         """One of our Jobs changed: mirror it, record its outcome, release it."""
@@ -168,7 +166,7 @@ class Reconciler(Dispatch, AppHistory):
             self.mirror.forget(job.namespace, job.name)
             self._jobs_pending.pop(job.key, None)
             self.recorder.forget(job.key)
-            self._wake()
+            self.dispatcher.wake()
             return
         if job.terminal or job.deleting:
             self.active.discard(job.key)
@@ -247,7 +245,7 @@ class Reconciler(Dispatch, AppHistory):
                     self._reconcile_soon(view.key)
             if self.recorder.step(key) is None and self._jobs_pending.get(key) is job:
                 del self._jobs_pending[key]
-        self._wake()
+        self.dispatcher.wake()
 
     async def _view_for(self, job: JobView) -> TargetView | None:
         """The view of the Job's target; read from the API when its watch event has not arrived yet
@@ -272,5 +270,5 @@ class Reconciler(Dispatch, AppHistory):
         self._seed_last_scrape(view)
         self.targets[job.target] = view
         self.store.index_company(view)
-        self._schedule(view)
+        self.dispatcher.schedule(view)
         return view
