@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from scoutly import metrics
 from scoutly.api import models as m
 from scoutly.config import OperatorSettings
+from scoutly.controller.apphistory import AppHistory
 from scoutly.controller.companies import CompanyFeed
 from scoutly.controller.dispatch import DISPATCH, Dispatcher, QueueKey
 from scoutly.controller.jobs import (
@@ -91,6 +92,12 @@ class ControllerBase:
             leading=lambda: self.leading(),
             reconcile_soon=self._reconcile_soon,
             parallelism=dispatch_parallelism,
+        )
+        self.app_history = AppHistory(
+            store=self.store,
+            reconcile_soon=self._reconcile_soon,
+            schedule=self.dispatcher.schedule,
+            wake=self.dispatcher.wake,
         )
         self.ready = asyncio.Event()
         self.last_event: float = 0.0

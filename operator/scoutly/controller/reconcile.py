@@ -11,7 +11,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from scoutly import metrics
-from scoutly.controller.apphistory import AppHistory
+from scoutly.controller.base import ControllerBase
+from scoutly.controller.companies import CompanyChange
 from scoutly.controller.events import post_event
 from scoutly.controller.jobs import (
     LABEL_MANAGED_BY,
@@ -32,7 +33,13 @@ from scoutly.kube.client import ApiError, ns_path
 log = logging.getLogger("scoutly.controller")
 
 
-class Reconciler(AppHistory):
+class Reconciler(ControllerBase):
+    def on_companies_loaded(self) -> None:
+        self.app_history.on_companies_loaded()
+
+    def on_company_changes(self, changes: list[CompanyChange]) -> None:
+        self.app_history.on_company_changes(changes)
+
     async def take_over(self) -> None:
         """Just became the leader: reconcile what the standby only observed (statuses, outcomes of Jobs
         still held by our finalizer), then let the dispatcher run."""
@@ -79,7 +86,7 @@ class Reconciler(AppHistory):
             for job in rest:
                 self.store.orphan_jobs[target][job.name] = job
         metrics.active_scrapes.set(len(self.active))
-        await self._load_company_history()
+        await self.app_history.load()
         self.ready.set()
         self.dispatcher.start()
 
@@ -115,7 +122,7 @@ class Reconciler(AppHistory):
             view = target_view(body, previous, self._admit)
             if previous is None or previous.uid != view.uid:
                 view.jobs.update(self.store.orphan_jobs.pop(key, {}))
-                self._seed_last_scrape(view)
+                self.app_history.seed_last_scrape(view)
             self.targets[key] = view
             self.store.index_company(view)
             if not self.leading():  # a standby keeps its state warm and writes nothing
@@ -267,7 +274,7 @@ class Reconciler(AppHistory):
             return None
         view = target_view(body, None, self._admit)
         view.jobs.update(self.store.orphan_jobs.pop(job.target, {}))
-        self._seed_last_scrape(view)
+        self.app_history.seed_last_scrape(view)
         self.targets[job.target] = view
         self.store.index_company(view)
         self.dispatcher.schedule(view)
