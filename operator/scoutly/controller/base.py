@@ -1,7 +1,6 @@
-"""The controller's caches (targets and their Jobs as the watches last showed them, Jobs with work left,
-the company index), its work queue, and the operations every part of the controller shares: queueing a
-key, looking a target up. Status writes (StatusWriter) and finishing Jobs (Recorder) are objects of
-their own, built here with what they use."""
+"""The controller's wiring: the work queue, and the objects the keys are routed to, each built with the
+collaborators it uses (Store, TargetLocks, StatusWriter, Recorder, Dispatcher, AppHistory); the Job
+views with work left; the routing of each key and the counting of its errors."""
 
 from __future__ import annotations
 
@@ -39,7 +38,7 @@ def utcnow() -> datetime:
 
 
 class ControllerBase:
-    """The caches the watch events fill, the work queue, and the small operations every part shares."""
+    """The queue, the objects its keys go to, and the controller's public surface over them."""
 
     def __init__(
         self,

@@ -1,5 +1,5 @@
-"""The controller: one object over the parts (reconcile.py, dispatch.py, recording.py, apphistory.py, on
-the caches and the work queue of base.py), and the numbers the metrics and probes read of it."""
+"""The controller: the watch-event intake and the target and job keys (reconcile.py) over the wiring of
+base.py, and the numbers the metrics and probes read of it."""
 
 from __future__ import annotations
 
