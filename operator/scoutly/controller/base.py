@@ -1,5 +1,6 @@
 """The controller's wiring: the work queue, and the objects the keys are routed to, each built with the
-collaborators it uses (Store, TargetLocks, StatusWriter, Recorder, Dispatcher, AppHistory); the Job
+collaborators it uses (Store, TargetLocks, StatusWriter, TargetReconciler, Recorder, Dispatcher,
+AppHistory); the Job
 views with work left; the routing of each key and the counting of its errors."""
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from scoutly.controller.recorder import Recorder
 from scoutly.controller.state import Policy, TargetView
 from scoutly.controller.statuswriter import StatusWriter
 from scoutly.controller.store import Store, TargetLocks
+from scoutly.controller.targetkey import TargetReconciler
 from scoutly.controller.workqueue import Backoff, RetryLater, Timers, WorkQueue
 from scoutly.kube.client import KubeClient, error_kind
 
@@ -78,6 +80,15 @@ class ControllerBase:
             clock=clock,
             status=self.status_writer,
             requeue=lambda key: self.queue.add(("job", key)),
+        )
+        self.target_reconciler = TargetReconciler(
+            kube=kube,
+            mirror=mirror,
+            clock=clock,
+            store=self.store,
+            locks=self.locks,
+            status=self.status_writer,
+            leading=lambda: self.leading(),
         )
         self.dispatcher = Dispatcher(
             settings=settings,
@@ -171,11 +182,8 @@ class ControllerBase:
             e if str(e) else type(e).__name__,
         )
 
-    # the work of the target and job keys, defined by reconcile.py
+    # the work of the job key, defined by reconcile.py
     async def _reconcile_job(self, key: str) -> None:
-        raise NotImplementedError
-
-    async def _reconcile_target(self, key: str) -> None:
         raise NotImplementedError
 
     async def _handle_queued(self, key: QueueKey) -> None:
@@ -185,6 +193,6 @@ class ControllerBase:
         elif kind == "job":
             await self._reconcile_job(name)
         elif kind == "target":
-            await self._reconcile_target(name)
+            await self.target_reconciler.reconcile(name)
         elif key == DISPATCH:
             await self.dispatcher.run()

@@ -1,6 +1,6 @@
-"""Watch events in, keys out: each event updates the caches and queues the key of what changed; a target's
-reconcile writes its status diff and posts the Events its events decided, a Job's reconcile mirrors it and
-records its outcome. Any error re-queues the key with backoff and is counted."""
+"""Watch events in, keys out: each event updates the caches (the only writer of views into the Store) and
+queues the key of what changed; `prime` and `take_over`; the job key, which mirrors the Job's claim and
+hands a finished Job to the Recorder. Any error re-queues the key with backoff and is counted."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from typing import Any
 from scoutly import metrics
 from scoutly.controller.base import ControllerBase
 from scoutly.controller.companies import CompanyChange
-from scoutly.controller.events import post_event
 from scoutly.controller.jobs import (
     LABEL_MANAGED_BY,
     LABEL_TARGET,
@@ -27,7 +26,6 @@ from scoutly.controller.mirror import JobStage
 from scoutly.controller.recorder import mirror_write
 from scoutly.controller.state import TargetView, target_view
 from scoutly.controller.statuswriter import target_path
-from scoutly.controller.workqueue import RetryLater
 from scoutly.kube.client import ApiError, ns_path
 
 log = logging.getLogger("scoutly.controller")
@@ -213,21 +211,6 @@ class Reconciler(ControllerBase):
                 }
             )
         self._reconcile_soon(view.key)
-
-    async def _reconcile_target(self, key: str) -> None:
-        """Write the target's status diff, then post the Events its watch events decided; a deleted
-        target's open jobqueues documents fail."""
-        if not self.leading():
-            return
-        view = self.targets.get(key)
-        if view is None:
-            await self.recorder.target_deleted(key)
-            return
-        async with self.locks.of(key):
-            if not await self.status_writer.sync(view):
-                raise RetryLater(key)
-            while view.outbox:  # best effort: a failed post is logged, not retried
-                await post_event(self.kube, view, now=self.clock(), **view.outbox.pop(0))
 
     async def _reconcile_job(self, key: str) -> None:
         """Mirror the newest state of one of our Jobs, record its outcome, release it."""

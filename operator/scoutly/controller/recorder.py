@@ -26,7 +26,6 @@ from scoutly.controller.statuswriter import StatusWriter
 from scoutly.controller.workqueue import RetryLater
 from scoutly.faults import crash_point
 from scoutly.kube.client import ApiError, KubeClient, ns_path
-from scoutly.store import jobqueues
 
 log = logging.getLogger("scoutly.controller")
 
@@ -163,21 +162,6 @@ class Recorder:
         await done.wait()
         if key in self._finishing:
             self._requeue(key)
-
-    async def target_deleted(self, key: str) -> None:
-        """Jobs go with the target (ownerReference, garbage collector); their open jobqueues documents
-        fail here, and each Job's own deletion records it too (whichever comes first)."""
-        if self.mirror.db is not None:
-            try:
-                await jobqueues.fail_open(
-                    self.mirror.db,
-                    target=key,
-                    at=self.clock(),
-                    reason="TargetDeleted",
-                    error="the ScrapeTarget was deleted",
-                )
-            except Exception as e:  # MongoDB down: each Job's deletion re-derives its FAILED write
-                log.warning("could not fail open jobqueues of %s: %s", key, e)
 
     async def enforce_history(self, view: TargetView) -> None:
         """Delete the finished Jobs beyond the history limits; a failure waits for the next finish."""
