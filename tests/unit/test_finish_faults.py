@@ -150,7 +150,7 @@ async def test_a_transport_error_at_any_call_of_finishing_a_job_is_retried_until
     assert api.status["phase"] == "Succeeded"
     assert api.events.count("ScrapeSucceeded") == 1
     assert counted() - before >= n
-    assert controller.recorder.in_progress() == 0 and not controller._jobs_pending
+    assert controller.recorder.in_progress() == 0 and controller.job_reconciler.pending() == 0
     await controller.queue.close()
     await controller.recorder.drain()
 

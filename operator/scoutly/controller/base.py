@@ -1,7 +1,6 @@
 """The controller's wiring: the work queue, and the objects the keys are routed to, each built with the
-collaborators it uses (Store, TargetLocks, StatusWriter, TargetReconciler, Recorder, Dispatcher,
-AppHistory); the Job
-views with work left; the routing of each key and the counting of its errors."""
+collaborators it uses (Store, TargetLocks, StatusWriter, TargetReconciler, JobReconciler, Recorder,
+Dispatcher, AppHistory); the routing of each key and the counting of its errors."""
 
 from __future__ import annotations
 
@@ -16,6 +15,7 @@ from scoutly.config import OperatorSettings
 from scoutly.controller.apphistory import AppHistory
 from scoutly.controller.companies import CompanyFeed
 from scoutly.controller.dispatch import DISPATCH, Dispatcher, QueueKey
+from scoutly.controller.jobkey import JobReconciler
 from scoutly.controller.jobs import (
     JobView,
     image_error,
@@ -61,8 +61,6 @@ class ControllerBase:
         )
         self.store = Store()
         self.locks = TargetLocks()
-        # Jobs with work left: the newest event of each
-        self._jobs_pending: dict[str, JobView] = {}
         # every key's work: status writes, Job handling and its retries, due times (a delayed add each)
         self.queue: WorkQueue[QueueKey] = WorkQueue(
             self._handle_queued,
@@ -102,6 +100,18 @@ class ControllerBase:
             leading=lambda: self.leading(),
             reconcile_soon=self._reconcile_soon,
             parallelism=dispatch_parallelism,
+        )
+        self.job_reconciler = JobReconciler(
+            mirror=mirror,
+            clock=clock,
+            store=self.store,
+            locks=self.locks,
+            recorder=self.recorder,
+            view_for=self._view_for,
+            leading=lambda: self.leading(),
+            enqueue=lambda key: self.queue.add(("job", key)),
+            reconcile_soon=self._reconcile_soon,
+            wake=self.dispatcher.wake,
         )
         self.app_history = AppHistory(
             store=self.store,
@@ -154,11 +164,6 @@ class ControllerBase:
         self.last_event = self.clock().timestamp()
         metrics.last_event_timestamp.set(self.last_event)
 
-    def _job_soon(self, job: JobView) -> None:
-        """Reconcile the Job from the work queue (its newest state: events in between fold into one)."""
-        self._jobs_pending[job.key] = job
-        self.queue.add(("job", job.key))
-
     def _reconcile_soon(self, key: str) -> None:
         """Reconcile the target from the work queue: write the derived status when it differs, post the
         Events its watch events decided. Not inside the event handler: kopf holds each event's state until
@@ -182,8 +187,8 @@ class ControllerBase:
             e if str(e) else type(e).__name__,
         )
 
-    # the work of the job key, defined by reconcile.py
-    async def _reconcile_job(self, key: str) -> None:
+    # the intake's, defined by reconcile.py
+    async def _view_for(self, job: JobView) -> TargetView | None:
         raise NotImplementedError
 
     async def _handle_queued(self, key: QueueKey) -> None:
@@ -191,7 +196,7 @@ class ControllerBase:
         if kind == "due":
             self.dispatcher.on_due(name)
         elif kind == "job":
-            await self._reconcile_job(name)
+            await self.job_reconciler.reconcile(name)
         elif kind == "target":
             await self.target_reconciler.reconcile(name)
         elif key == DISPATCH:

@@ -1,6 +1,6 @@
 """Watch events in, keys out: each event updates the caches (the only writer of views into the Store) and
-queues the key of what changed; `prime` and `take_over`; the job key, which mirrors the Job's claim and
-hands a finished Job to the Recorder. Any error re-queues the key with backoff and is counted."""
+queues the key of what changed; `prime` and `take_over`; the view of a Job's target for the job key
+(read from the API when its event has not arrived yet)."""
 
 from __future__ import annotations
 
@@ -17,13 +17,10 @@ from scoutly.controller.jobs import (
     LABEL_MANAGED_BY,
     LABEL_TARGET,
     MANAGED_BY,
-    JobPhase,
     JobView,
     job_view,
     pod_blocked,
 )
-from scoutly.controller.mirror import JobStage
-from scoutly.controller.recorder import mirror_write
 from scoutly.controller.state import TargetView, target_view
 from scoutly.controller.statuswriter import target_path
 from scoutly.kube.client import ApiError, ns_path
@@ -50,8 +47,7 @@ class Reconciler(ControllerBase):
         for jobs in list(self.store.orphan_jobs.values()):
             held += [j for j in jobs.values() if j.has_finalizer and (j.terminal or j.deleting)]
         for job in held:
-            self._jobs_pending.setdefault(job.key, job)  # a newer event's view, if one is waiting
-            self.queue.add(("job", job.key))
+            self.job_reconciler.hold(job)
         self.dispatcher.wake()
 
     async def prime(self, namespaces: Sequence[str]) -> None:
@@ -169,7 +165,7 @@ class Reconciler(ControllerBase):
                 view.jobs.pop(job.name, None)
             self.store.orphan_jobs.get(job.target, {}).pop(job.name, None)
             self.mirror.forget(job.namespace, job.name)
-            self._jobs_pending.pop(job.key, None)
+            self.job_reconciler.forget(job.key)
             self.recorder.forget(job.key)
             self.dispatcher.wake()
             return
@@ -181,7 +177,7 @@ class Reconciler(ControllerBase):
         view = self.targets.get(job.target)
         if view is not None and view.uid == job.target_uid:
             self.store.cache_job(view, job)
-        self._job_soon(job)
+        self.job_reconciler.soon(job)
 
     async def on_pod_event(self, body: dict[str, Any]) -> None:
         """A scrape pod changed: when its container cannot start (a missing Secret, an image that is not
@@ -211,31 +207,6 @@ class Reconciler(ControllerBase):
                 }
             )
         self._reconcile_soon(view.key)
-
-    async def _reconcile_job(self, key: str) -> None:
-        """Mirror the newest state of one of our Jobs, record its outcome, release it."""
-        first = self._jobs_pending.get(key)
-        if first is None:
-            return
-        async with self.locks.of(first.target):
-            job = self._jobs_pending.get(key)  # a newer event may have come while we waited
-            if job is None:
-                return
-            view = await self._view_for(job)
-            if view is not None:
-                self.store.cache_job(view, job)
-            if self.leading():
-                if job.phase is JobPhase.RUNNING and not job.deleting:
-                    # its claim again: lost when the operator crashed right after creating the Job (the
-                    # mirror skips it when stored already)
-                    self.mirror.submit(mirror_write(job, view, JobStage.CREATED, self.clock()))
-                if job.terminal or job.deleting:
-                    await self.recorder.finish(job, view)
-                elif view is not None:
-                    self._reconcile_soon(view.key)
-            if self.recorder.step(key) is None and self._jobs_pending.get(key) is job:
-                del self._jobs_pending[key]
-        self.dispatcher.wake()
 
     async def _view_for(self, job: JobView) -> TargetView | None:
         """The view of the Job's target; read from the API when its watch event has not arrived yet
