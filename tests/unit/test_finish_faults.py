@@ -6,7 +6,6 @@ faults against the real API server: tests/integration/reliability/test_network_f
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 from collections import Counter
@@ -151,9 +150,9 @@ async def test_a_transport_error_at_any_call_of_finishing_a_job_is_retried_until
     assert api.status["phase"] == "Succeeded"
     assert api.events.count("ScrapeSucceeded") == 1
     assert counted() - before >= n
-    assert not controller._finishing and not controller._jobs_pending
+    assert controller.recorder.in_progress() == 0 and controller.job_reconciler.pending() == 0
     await controller.queue.close()
-    await asyncio.gather(*controller._tasks)
+    await controller.recorder.drain()
 
 
 async def test_a_refusal_that_no_retry_fixes_is_not_retried_for_the_event() -> None:

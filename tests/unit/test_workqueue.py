@@ -1,12 +1,18 @@
-"""The keyed work queue (controller/workqueue.py): de-duplication, one worker per key, delayed adds and
-per-key exponential backoff, with the semantics of client-go's work queue."""
+"""The keyed work queue (controller/workqueue.py): de-duplication, one worker per key, delayed adds,
+per-key exponential backoff and the queue-wide token bucket, with the semantics of client-go's work
+queue and its default controller rate limiter."""
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import itertools
+from collections.abc import Callable
+from typing import Any
 
-from scoutly.controller.workqueue import Backoff, RetryLater, WorkQueue
+import pytest
+
+from scoutly.controller.workqueue import Backoff, RetryLater, TokenBucket, WorkQueue
 from scoutly.testing.wait import eventually
 
 
@@ -24,6 +30,123 @@ def test_backoff_survives_very_many_failures() -> None:
     for _ in range(5000):
         b.when("a")
     assert b.when("a") == 300.0
+
+
+def test_the_bucket_gives_its_burst_at_once_then_one_token_per_tenth_of_a_second() -> None:
+    b = TokenBucket(rate=10.0, burst=100)
+    assert [b.when(0.0) for _ in range(100)] == [0.0] * 100
+    assert [round(b.when(0.0), 6) for _ in range(3)] == [0.1, 0.2, 0.3]  # in debt: queued behind
+    # 1 s later 10 tokens came back; 3 of them pay the debt, so 7 are free and the 8th waits
+    assert [b.when(1.0) for _ in range(7)] == [0.0] * 7
+    assert round(b.when(1.0), 6) == 0.1
+
+
+def test_the_bucket_refills_up_to_its_burst_only() -> None:
+    b = TokenBucket(rate=10.0, burst=5)
+    for _ in range(5):
+        b.when(0.0)
+    assert b.when(3600.0) == 0.0  # an hour idle refills 5 tokens, not 36,000
+    assert [b.when(3600.0) for _ in range(4)] == [0.0] * 4
+    assert round(b.when(3600.0), 6) == 0.1
+    assert round(b.when(3599.0), 6) == 0.2  # a clock read earlier than the last one adds no tokens
+
+
+def test_the_bucket_rejects_a_rate_or_burst_that_would_never_refill() -> None:
+    with pytest.raises(ValueError, match="rate > 0 and burst >= 1"):
+        TokenBucket(rate=0.0)
+    with pytest.raises(ValueError, match="rate > 0 and burst >= 1"):
+        TokenBucket(burst=0)
+
+
+class _Timers:
+    """The queue's timers on a clock that moves only by `advance` (no sleeping in the test)."""
+
+    class _Handle:
+        def __init__(self, at: float, seq: int, fire: Callable[[], object]) -> None:
+            self.at, self.seq, self.fire, self.cancelled = at, seq, fire, False
+
+        def __lt__(self, other: _Timers._Handle) -> bool:
+            return (self.at, self.seq) < (other.at, other.seq)
+
+        def when(self) -> float:
+            return self.at
+
+        def cancel(self) -> None:
+            self.cancelled = True
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self._heap: list[_Timers._Handle] = []
+        self._seq = itertools.count()
+
+    def time(self) -> float:
+        return self.now
+
+    def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> Any:
+        handle = self._Handle(self.now + delay, next(self._seq), lambda: callback(*args))
+        heapq.heappush(self._heap, handle)
+        return handle
+
+    def advance(self, seconds: float) -> None:
+        end = self.now + seconds
+        while self._heap and self._heap[0].at <= end:
+            handle = heapq.heappop(self._heap)
+            self.now = handle.at
+            if not handle.cancelled:
+                handle.fire()
+        self.now = end
+
+
+async def test_many_failing_keys_retry_no_faster_than_the_bucket_allows() -> None:
+    timers = _Timers()
+    attempts: dict[str, int] = {}
+
+    async def handle(key: str) -> None:
+        attempts[key] = attempts.get(key, 0) + 1
+        if attempts[key] == 1:
+            raise ConnectionResetError("reset by peer")
+
+    keys = [f"k{i}" for i in range(5)]
+    q: WorkQueue[str] = WorkQueue(
+        handle,
+        workers=1,
+        backoff=Backoff(base=0.001, cap=10.0),
+        bucket=TokenBucket(rate=10.0, burst=2),
+        timers=timers,  # type: ignore[arg-type]
+    )
+    for key in keys:
+        q.add(key)
+    await q.settled()
+    delays = [round(q.delay(key) or -1.0, 6) for key in keys]
+    # the first two retries fit the burst (their own backoff, 1 ms); the rest wait for a token each
+    assert delays == [0.001, 0.001, 0.1, 0.2, 0.3]
+    timers.advance(0.25)
+    await q.settled()
+    assert [attempts[k] for k in keys] == [2, 2, 2, 2, 1]
+    timers.advance(0.05)
+    await q.settled()
+    assert all(attempts[k] == 2 for k in keys) and len(q) == 0
+    await q.close()
+
+
+async def test_a_key_whose_own_backoff_is_longer_waits_for_its_backoff() -> None:
+    timers = _Timers()
+
+    async def handle(key: str) -> None:
+        raise ConnectionResetError("reset by peer")
+
+    q: WorkQueue[str] = WorkQueue(
+        handle,
+        workers=1,
+        backoff=Backoff(base=2.0),
+        bucket=TokenBucket(burst=1),
+        timers=timers,  # type: ignore[arg-type]
+    )
+    q.add("a")
+    q.add("b")
+    await q.settled()
+    assert q.delay("a") == 2.0 and q.delay("b") == 2.0  # b's token wait (0.1 s) is the shorter one
+    await q.close()
 
 
 async def test_a_key_added_while_it_waits_runs_once() -> None:

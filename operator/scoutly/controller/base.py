@@ -1,54 +1,46 @@
-"""The controller's caches (targets and their Jobs as the watches last showed them, Jobs with work left,
-the company index), its work queue, and the operations every part of the controller shares: queueing a
-key, writing a status diff, looking a target up."""
+"""The controller's wiring: the work queue, and the objects the keys are routed to, each built with the
+collaborators it uses (Store, TargetLocks, StatusWriter, TargetReconciler, JobReconciler, Recorder,
+Dispatcher, AppHistory); the routing of each key and the counting of its errors."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
-
-import aiohttp
 
 from scoutly import metrics
 from scoutly.api import models as m
 from scoutly.config import OperatorSettings
-from scoutly.controller.companies import CompanyFeed, CompanyTargets
-from scoutly.controller.finish import Finishing
+from scoutly.controller.apphistory import AppHistory
+from scoutly.controller.companies import CompanyFeed
+from scoutly.controller.dispatch import DISPATCH, Dispatcher, QueueKey
+from scoutly.controller.jobkey import JobReconciler
 from scoutly.controller.jobs import (
-    JobPhase,
     JobView,
     image_error,
-    target_label,
 )
-from scoutly.controller.mirror import JobStage, Mirror, MirrorWrite
+from scoutly.controller.mirror import Mirror
+from scoutly.controller.recorder import Recorder
 from scoutly.controller.state import Policy, TargetView
-from scoutly.controller.status import desired_status, status_patch
+from scoutly.controller.statuswriter import StatusWriter
+from scoutly.controller.store import Store, TargetLocks
+from scoutly.controller.targetkey import TargetReconciler
 from scoutly.controller.workqueue import Backoff, RetryLater, Timers, WorkQueue
-from scoutly.faults import crash_point
-from scoutly.kube.client import ApiError, KubeClient, error_kind, ns_path
+from scoutly.kube.client import KubeClient, error_kind
 
 log = logging.getLogger("scoutly.controller")
 
 
 Clock = Callable[[], datetime]
-QueueKey = tuple[str, str]  # ("job", "<ns>/<Job>"), ("target" or "due", "<ns>/<target>"), DISPATCH
-DISPATCH: QueueKey = ("dispatch", "")  # one dispatcher pass
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def target_path(namespace: str, name: str | None = None, sub: str | None = None) -> str:
-    return ns_path(m.API_VERSION, namespace, m.PLURAL, name, sub)
-
-
 class ControllerBase:
-    """The caches the watch events fill, the work queue, and the small operations every part shares."""
+    """The queue, the objects its keys go to, and the controller's public surface over them."""
 
     def __init__(
         self,
@@ -67,16 +59,8 @@ class ControllerBase:
         self.policy = Policy(
             tiers=settings.cooldown_tiers, backoff_base=settings.backoff_base, jitter=settings.jitter
         )
-        self.targets: dict[str, TargetView] = {}
-        self.orphan_jobs: dict[str, dict[str, JobView]] = defaultdict(dict)  # jobs seen before their target
-        self.active: set[str] = set()  # namespace/name of our Jobs pending or running
-        self._waiting: set[str] = set()  # due now, waiting for the admission gate
-        self._dispatching = False  # from the end of prime(): the first pass sees every target and Job
-        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._tasks: set[asyncio.Task[None]] = set()
-        # Jobs with work left (the newest event of each) and the finishing steps done so far
-        self._jobs_pending: dict[str, JobView] = {}
-        self._finishing: dict[str, Finishing] = {}
+        self.store = Store()
+        self.locks = TargetLocks()
         # every key's work: status writes, Job handling and its retries, due times (a delayed add each)
         self.queue: WorkQueue[QueueKey] = WorkQueue(
             self._handle_queued,
@@ -85,54 +69,100 @@ class ControllerBase:
             on_error=self._queue_error,
             timers=timers,
         )
-        self.dispatch_backoff: Backoff[str] = Backoff(base=0.5, cap=300.0)
-        self._parallel = asyncio.Semaphore(dispatch_parallelism)
+        self.status_writer = StatusWriter(kube, self.policy, clock)
+        # the job key's finishing steps; a Job waiting for MongoDB comes back as its key
+        self.recorder = Recorder(
+            settings=settings,
+            kube=kube,
+            mirror=mirror,
+            clock=clock,
+            status=self.status_writer,
+            requeue=lambda key: self.queue.add(("job", key)),
+        )
+        self.target_reconciler = TargetReconciler(
+            kube=kube,
+            mirror=mirror,
+            clock=clock,
+            store=self.store,
+            locks=self.locks,
+            status=self.status_writer,
+            leading=lambda: self.leading(),
+        )
+        self.dispatcher = Dispatcher(
+            settings=settings,
+            kube=kube,
+            mirror=mirror,
+            clock=clock,
+            policy=self.policy,
+            store=self.store,
+            locks=self.locks,
+            queue=self.queue,
+            leading=lambda: self.leading(),
+            reconcile_soon=self._reconcile_soon,
+            parallelism=dispatch_parallelism,
+        )
+        self.job_reconciler = JobReconciler(
+            mirror=mirror,
+            clock=clock,
+            store=self.store,
+            locks=self.locks,
+            recorder=self.recorder,
+            view_for=self._view_for,
+            leading=lambda: self.leading(),
+            enqueue=lambda key: self.queue.add(("job", key)),
+            reconcile_soon=self._reconcile_soon,
+            wake=self.dispatcher.wake,
+        )
+        self.app_history = AppHistory(
+            store=self.store,
+            reconcile_soon=self._reconcile_soon,
+            schedule=self.dispatcher.schedule,
+            wake=self.dispatcher.wake,
+        )
         self.ready = asyncio.Event()
         self.last_event: float = 0.0
         self.target_events = 0
         self.leading: Callable[[], bool] = lambda: True  # replaced by the Lease elector in HA mode
-        self.heartbeat_interval = 15.0  # seconds between dispatcher passes at the most, when idle
-        # the app's companies.lastSuccessfulScrape (controller/companies.py); None without MongoDB
-        self.companies: CompanyFeed | None = None
-        self.by_company = CompanyTargets()
         metrics.max_concurrent.set(settings.max_concurrent)
+
+    @property
+    def dispatch_backoff(self) -> Backoff[str]:
+        return self.dispatcher.backoff
+
+    @property
+    def heartbeat_interval(self) -> float:
+        return self.dispatcher.heartbeat_interval
+
+    @heartbeat_interval.setter
+    def heartbeat_interval(self, seconds: float) -> None:
+        self.dispatcher.heartbeat_interval = seconds
+
+    async def dispatch_pass(self) -> bool:
+        return await self.dispatcher.dispatch_pass()
+
+    @property
+    def targets(self) -> dict[str, TargetView]:
+        return self.store.targets
+
+    @property
+    def active(self) -> set[str]:
+        return self.store.active
+
+    @property
+    def companies(self) -> CompanyFeed | None:
+        return self.store.companies
+
+    @companies.setter
+    def companies(self, feed: CompanyFeed | None) -> None:
+        self.store.companies = feed
 
     def _admit(self, spec: m.ScrapeTargetSpec) -> str | None:
         """The operator's own policy on a valid spec (a refused image: InvalidSpec, and no Job)."""
         return image_error(spec, self.settings)
 
-    def _schedule(self, view: TargetView) -> None:
-        """Queue the target's due time (a delayed add; the earliest pending one wins, and a target found
-        not due yet when it fires is queued again for its current due time)."""
-        if view.spec is None or view.deleting:
-            return
-        now = self.clock()
-        due = now if view.manual_pending else view.due(self.policy)
-        # strictly after the due time: the seed's `hoursSinceLastScrape > cooldownHours`
-        delay = (due - now).total_seconds()
-        delay = delay + 0.01 if delay >= 0 and not view.manual_pending else 0.0
-        self.queue.add_after(("due", view.key), delay)
-
-    def _wake(self) -> None:
-        """A dispatcher pass soon: a slot freed, a target became due, leadership came."""
-        self.queue.add(DISPATCH)
-
     def _touch(self) -> None:
         self.last_event = self.clock().timestamp()
         metrics.last_event_timestamp.set(self.last_event)
-
-    def _cache_job(self, view: TargetView, job: JobView) -> None:
-        previous = view.jobs.get(job.name)
-        if previous is not None and previous.phase is JobPhase.RUNNING and job.phase is JobPhase.PENDING:
-            job.phase = JobPhase.RUNNING  # a pod between running and counted: never go back to Pending
-        view.jobs[job.name] = job
-        if job.terminal or job.deleting:
-            view.blocked.pop(job.name, None)
-
-    def _job_soon(self, job: JobView) -> None:
-        """Reconcile the Job from the work queue (its newest state: events in between fold into one)."""
-        self._jobs_pending[job.key] = job
-        self.queue.add(("job", job.key))
 
     def _reconcile_soon(self, key: str) -> None:
         """Reconcile the target from the work queue: write the derived status when it differs, post the
@@ -142,122 +172,32 @@ class ControllerBase:
         fold into it."""
         self.queue.add(("target", key))
 
-    def _view_by_label(self, namespace: str, label: str | None) -> TargetView | None:
-        """The target whose scoutly.io/target label this is: its name, or its hash-shortened form for
-        names over 63 characters (then found by comparing, which only pod events of such targets pay)."""
-        if not label:
-            return None
-        view = self.targets.get(f"{namespace}/{label}")
-        if view is not None or len(label) < 63:
-            return view
-        return next(
-            (v for v in self.targets.values() if v.namespace == namespace and target_label(v.name) == label),
-            None,
-        )
-
-    def _company_key(self, view: TargetView) -> str | None:
-        ref = view.spec.companyId if view.spec else None
-        if not ref:
-            return None
-        return self.companies.key(ref) if self.companies is not None else f"ref:{ref}"
-
-    def _index_company(self, view: TargetView) -> None:
-        self.by_company.assign(view.key, self._company_key(view))
-
-    def _company_busy(self, view: TargetView) -> bool:
-        """Another target of the same company has a Job running (or one whose outcome is unrecorded):
-        like the app's own guard, one company is scraped by one Job at a time."""
-        key = self.by_company.of(view.key)
-        for other in self.by_company.targets(key) if key is not None else ():
-            o = self.targets.get(other)
-            if other != view.key and o is not None and (o.active_jobs or o.unrecorded_jobs):
-                return True
-        return False
-
-    def _views_of_company(self, key: str) -> list[TargetView]:
-        return [v for k in self.by_company.targets(key) if (v := self.targets.get(k)) is not None]
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def _mirror_write(self, job: JobView, view: TargetView | None, stage: JobStage) -> MirrorWrite:
-        company = view.spec.companyId if view and view.spec else None
-        at = job.finish if stage.terminal else job.created
-        return MirrorWrite(
-            job_name=job.name,
-            namespace=job.namespace,
-            target=job.target,
-            company_ref=company,
-            created_at=job.created or self.clock(),
-            stage=stage,
-            at=at or self.clock(),
-            retries=max(0, job.attempts - 1),
-            reason=job.reason,
-            scheduled_for=job.scheduled,
-        )
-
-    async def _sync_status(self, view: TargetView) -> bool:
-        """Write the difference between the derived and the observed status. False when the write failed
-        (counted here; the caller's key is retried with backoff)."""
-        desired = desired_status(view, self.policy, self.clock())
-        view.remember_last_scrape(desired.get("lastSuccessfulScrape"))  # its echoes are no edits
-        patch = status_patch(view.observed, desired)
-        if patch is None:
-            return True
-        crash_point("before_status")
-        try:
-            resp = await self.kube.merge_patch(
-                target_path(view.namespace, view.name, "status"), {"status": patch}
-            )
-        except (ApiError, aiohttp.ClientError, OSError, TimeoutError) as e:
-            if isinstance(e, ApiError) and e.not_found:
-                return True  # the target is gone
-            metrics.reconcile_errors.labels("status", error_kind(e)).inc()
-            log.warning("status write for %s failed, retrying: %s", view.key, str(e) or type(e).__name__)
-            return False
-        crash_point("after_status")
-        written = dict(resp.get("status") or desired)
-        view.status = dict(written)
-        view.observed = written
-        return True
-
     def _queue_error(self, key: QueueKey, e: Exception) -> None:
         if isinstance(e, RetryLater):
             return  # counted where it failed
         kind, name = key
-        finishing = self._finishing.get(name) if kind == "job" else None
-        stage = "finish" if finishing is not None else kind
+        step = self.recorder.step(name) if kind == "job" else None
+        stage = "finish" if step is not None else kind
         metrics.reconcile_errors.labels(stage, error_kind(e)).inc()
         log.warning(
             "%s %s failed%s, retrying with backoff: %s",
             kind,
             name,
-            f" at {finishing.step}" if finishing is not None else "",
+            f" at {step}" if step is not None else "",
             e if str(e) else type(e).__name__,
         )
 
-    # the work of each kind of key, defined by the parts (dispatch.py, reconcile.py)
-    def _on_due(self, key: str) -> None:
-        raise NotImplementedError
-
-    async def _reconcile_job(self, key: str) -> None:
-        raise NotImplementedError
-
-    async def _reconcile_target(self, key: str) -> None:
-        raise NotImplementedError
-
-    async def _dispatch_round(self) -> None:
+    # the intake's, defined by reconcile.py
+    async def _view_for(self, job: JobView) -> TargetView | None:
         raise NotImplementedError
 
     async def _handle_queued(self, key: QueueKey) -> None:
         kind, name = key
         if kind == "due":
-            self._on_due(name)
+            self.dispatcher.on_due(name)
         elif kind == "job":
-            await self._reconcile_job(name)
+            await self.job_reconciler.reconcile(name)
         elif kind == "target":
-            await self._reconcile_target(name)
+            await self.target_reconciler.reconcile(name)
         elif key == DISPATCH:
-            await self._dispatch_round()
+            await self.dispatcher.run()

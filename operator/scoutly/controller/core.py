@@ -1,13 +1,15 @@
-"""The controller: one object over the parts (reconcile.py, dispatch.py, recording.py, apphistory.py, on
-the caches and the work queue of base.py), and the numbers the metrics and probes read of it."""
+"""The controller: the watch-event intake and the target and job keys (reconcile.py) over the wiring of
+base.py, and the numbers the metrics and probes read of it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from scoutly.controller import views
-from scoutly.controller.base import Clock, QueueKey, target_path, utcnow
+from scoutly.controller.base import Clock, utcnow
+from scoutly.controller.dispatch import QueueKey
 from scoutly.controller.reconcile import Reconciler
+from scoutly.controller.statuswriter import target_path
 
 __all__ = ["Clock", "Controller", "QueueKey", "target_path", "utcnow"]
 

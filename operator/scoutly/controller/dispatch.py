@@ -1,46 +1,112 @@
-"""Dispatch: a target whose due time came waits for the admission gate (admission.py); the dispatcher
-creates the Jobs the gate lets through, under the global cap, and retries a failed create with backoff."""
+"""The Dispatcher: the due and dispatch keys. A target whose due time came waits for the admission gate
+(admission.py); each dispatcher pass creates the Jobs the gate lets through, under the global cap, and
+retries a failed create with backoff. It reads the caches (Store) and writes only the Jobs it created
+into them; the status write and the Event of a new Job follow from the target's key."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from scoutly import metrics
+from scoutly.config import OperatorSettings
 from scoutly.controller.admission import Admission, Candidate, admit
-from scoutly.controller.base import DISPATCH, ControllerBase
 from scoutly.controller.events import post_event
 from scoutly.controller.jobs import build_job, job_view
-from scoutly.controller.mirror import JobStage
-from scoutly.controller.state import TargetView
+from scoutly.controller.mirror import JobStage, Mirror
+from scoutly.controller.recorder import mirror_write
+from scoutly.controller.state import Policy, TargetView
+from scoutly.controller.store import Store, TargetLocks
+from scoutly.controller.workqueue import Backoff, WorkQueue
 from scoutly.faults import crash_point
-from scoutly.kube.client import ApiError, error_kind, ns_path, transient
+from scoutly.kube.client import ApiError, KubeClient, error_kind, ns_path, transient
 from scoutly.scheduling.due import job_name, should_dispatch
 
 log = logging.getLogger("scoutly.controller")
 
 
-class Dispatch(ControllerBase):
-    def _on_due(self, key: str) -> None:
+QueueKey = tuple[str, str]  # ("job", "<ns>/<Job>"), ("target" or "due", "<ns>/<target>"), DISPATCH
+DISPATCH: QueueKey = ("dispatch", "")  # one dispatcher pass
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        settings: OperatorSettings,
+        kube: KubeClient,
+        mirror: Mirror,
+        clock: Callable[[], datetime],
+        policy: Policy,
+        store: Store,
+        locks: TargetLocks,
+        queue: WorkQueue[QueueKey],
+        leading: Callable[[], bool],
+        reconcile_soon: Callable[[str], None],
+        parallelism: int = 64,
+    ) -> None:
+        self.settings = settings
+        self.kube = kube
+        self.mirror = mirror
+        self.clock = clock
+        self.policy = policy
+        self.store = store
+        self.locks = locks
+        self.queue = queue
+        self.leading = leading
+        self._reconcile_soon = reconcile_soon  # the target's key: its status write and Events
+        self.backoff: Backoff[str] = Backoff(base=0.5, cap=300.0)  # failed creates, per target
+        self.heartbeat_interval = 15.0  # seconds between dispatcher passes at the most, when idle
+        self._parallel = asyncio.Semaphore(parallelism)
+        self._waiting: set[str] = set()  # due now, waiting for the admission gate
+        self._started = False  # from the end of prime(): the first pass sees every target and Job
+
+    def start(self) -> None:
+        """Passes run from here (the caches are primed), each one the queue's DISPATCH key."""
+        self._started = True
+        self.wake()
+
+    def wake(self) -> None:
+        """A dispatcher pass soon: a slot freed, a target became due, leadership came."""
+        self.queue.add(DISPATCH)
+
+    def drop(self, key: str) -> None:
+        """The target is gone: it waits no more."""
+        self._waiting.discard(key)
+
+    def schedule(self, view: TargetView) -> None:
+        """Queue the target's due time (a delayed add; the earliest pending one wins, and a target found
+        not due yet when it fires is queued again for its current due time)."""
+        if view.spec is None or view.deleting:
+            return
+        now = self.clock()
+        due = now if view.manual_pending else view.due(self.policy)
+        # strictly after the due time: the seed's `hoursSinceLastScrape > cooldownHours`
+        delay = (due - now).total_seconds()
+        delay = delay + 0.01 if delay >= 0 and not view.manual_pending else 0.0
+        self.queue.add_after(("due", view.key), delay)
+
+    def on_due(self, key: str) -> None:
         """A target's due time came: it waits for the admission gate, or is queued for its due time again
         when that moved later since."""
-        view = self.targets.get(key)
+        view = self.store.targets.get(key)
         if view is None or view.spec is None or view.deleting:
             return
         if not view.manual_pending and self.clock() <= view.due(self.policy):
-            self._schedule(view)
+            self.schedule(view)
             return
         self._waiting.add(key)
-        self._wake()
+        self.wake()
 
     def _admission(self, now: datetime) -> Admission:
         """Ask the admission gate which waiting targets get a slot now; targets no longer due leave the
         waiting set (their next due time is queued already)."""
         candidates: list[Candidate] = []
         for key in list(self._waiting):
-            view = self.targets.get(key)
+            view = self.store.targets.get(key)
             if view is None or view.spec is None or view.deleting:
                 self._waiting.discard(key)
                 continue
@@ -58,17 +124,18 @@ class Dispatch(ControllerBase):
                     key=key,
                     rank=view.rank,
                     due=view.due(self.policy),
-                    company=self.by_company.of(key),
-                    company_busy=self._company_busy(view),
+                    company=self.store.by_company.of(key),
+                    company_busy=self.store.company_busy(view),
                 )
             )
-        return admit(candidates, free=self.settings.max_concurrent - len(self.active))
+        return admit(candidates, free=self.settings.max_concurrent - len(self.store.active))
 
-    async def _dispatch_round(self) -> None:
-        if not self._dispatching or not self.leading():
+    async def run(self) -> None:
+        """The DISPATCH key."""
+        if not self._started or not self.leading():
             return  # take_over() wakes it
         if await self.dispatch_pass():
-            self._wake()  # more are waiting and slots are free: again at once
+            self.wake()  # more are waiting and slots are free: again at once
         # a pass at least this often, idle or not: the heartbeat alert's signal
         self.queue.add_after(DISPATCH, self.heartbeat_interval)
 
@@ -78,11 +145,11 @@ class Dispatch(ControllerBase):
         now = self.clock()
         metrics.dispatcher_heartbeat.set(now.timestamp())
         admission = self._admission(now)
-        chosen = [self.targets[c.key] for c in admission.chosen]
+        chosen = [self.store.targets[c.key] for c in admission.chosen]
         metrics.targets_due_waiting.set(len(admission.waiting))
         if chosen:
             await asyncio.gather(*(self._dispatch_guarded(v, now) for v in chosen))
-        return bool(chosen and admission.waiting and len(self.active) < self.settings.max_concurrent)
+        return bool(chosen and admission.waiting and len(self.store.active) < self.settings.max_concurrent)
 
     async def _dispatch_guarded(self, view: TargetView, now: datetime) -> None:
         async with self._parallel:
@@ -100,14 +167,14 @@ class Dispatch(ControllerBase):
         """Try the target again after its backoff (doubling per failure in a row): through the due-queue,
         so the retry still goes by the cap and rank order."""
         self._waiting.discard(key)
-        delay = max(at_least, timedelta(seconds=self.dispatch_backoff.when(key)))
+        delay = max(at_least, timedelta(seconds=self.backoff.when(key)))
         self.queue.add_after(("due", key), delay.total_seconds())
 
     async def dispatch(self, view: TargetView, now: datetime) -> None:
-        async with self._locks[view.key]:
+        async with self.locks.of(view.key):
             if (
                 not self.leading()
-                or self.targets.get(view.key) is not view
+                or self.store.targets.get(view.key) is not view
                 or not view.dispatchable()
                 or view.spec is None
             ):
@@ -169,14 +236,14 @@ class Dispatch(ControllerBase):
                     return
                 log.info("adopted existing Job %s", name)
             crash_point("after_create")
-            self.dispatch_backoff.forget(view.key)
+            self.backoff.forget(view.key)
             job = job_view(created)
             assert job is not None
             view.jobs[job.name] = job
             self._waiting.discard(view.key)
             if not job.terminal:
-                self.active.add(job.key)
-            metrics.active_scrapes.set(len(self.active))
+                self.store.active.add(job.key)
+            metrics.active_scrapes.set(len(self.store.active))
             metrics.jobs_created.labels("manual" if manual else "schedule").inc()
             log.info(
                 "created Job %s", name, extra={"target": view.key, "job": name, "namespace": view.namespace}
@@ -184,7 +251,7 @@ class Dispatch(ControllerBase):
             metrics.dispatch_lag.observe(
                 max(0.0, ((job.created or now) - due).total_seconds()) if manual is None else 0.0
             )
-            self.mirror.submit(self._mirror_write(job, view, JobStage.CREATED))
+            self.mirror.submit(mirror_write(job, view, JobStage.CREATED, self.clock()))
             status = dict(view.status)
             status["lastScheduleTime"] = created["metadata"].get("creationTimestamp")
             if manual is not None:

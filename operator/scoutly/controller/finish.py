@@ -3,7 +3,7 @@
 The steps, in order: read the run summary, apply the outcome to the target status (counted and logged
 once), write the status, post the Events, mirror to MongoDB, release the finalizer. A failed step leaves
 the record, and the retry resumes at that step: however often the API connection drops, the outcome is
-applied, counted and announced once (Controller._finish drives the steps)."""
+applied, counted and announced once (Recorder.finish drives the steps)."""
 
 from __future__ import annotations
 

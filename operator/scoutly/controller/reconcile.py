@@ -1,6 +1,6 @@
-"""Watch events in, keys out: each event updates the caches and queues the key of what changed; a target's
-reconcile writes its status diff and posts the Events its events decided, a Job's reconcile mirrors it and
-records its outcome. Any error re-queues the key with backoff and is counted."""
+"""Watch events in, keys out: each event updates the caches (the only writer of views into the Store) and
+queues the key of what changed; `prime` and `take_over`; the view of a Job's target for the job key
+(read from the API when its event has not arrived yet)."""
 
 from __future__ import annotations
 
@@ -11,29 +11,30 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from scoutly import metrics
-from scoutly.controller.apphistory import AppHistory
-from scoutly.controller.base import target_path
-from scoutly.controller.dispatch import Dispatch
-from scoutly.controller.events import post_event
+from scoutly.controller.base import ControllerBase
+from scoutly.controller.companies import CompanyChange
 from scoutly.controller.jobs import (
     LABEL_MANAGED_BY,
     LABEL_TARGET,
     MANAGED_BY,
-    JobPhase,
     JobView,
     job_view,
     pod_blocked,
 )
-from scoutly.controller.mirror import JobStage
-from scoutly.controller.recording import Recording
 from scoutly.controller.state import TargetView, target_view
-from scoutly.controller.workqueue import RetryLater
+from scoutly.controller.statuswriter import target_path
 from scoutly.kube.client import ApiError, ns_path
 
 log = logging.getLogger("scoutly.controller")
 
 
-class Reconciler(Recording, Dispatch, AppHistory):
+class Reconciler(ControllerBase):
+    def on_companies_loaded(self) -> None:
+        self.app_history.on_companies_loaded()
+
+    def on_company_changes(self, changes: list[CompanyChange]) -> None:
+        self.app_history.on_company_changes(changes)
+
     async def take_over(self) -> None:
         """Just became the leader: reconcile what the standby only observed (statuses, outcomes of Jobs
         still held by our finalizer), then let the dispatcher run."""
@@ -41,14 +42,13 @@ class Reconciler(Recording, Dispatch, AppHistory):
         for key, view in list(self.targets.items()):
             view.handled = True
             self._reconcile_soon(key)
-            self._schedule(view)
+            self.dispatcher.schedule(view)
             held += [j for j in view.jobs.values() if (j.terminal or j.deleting) and j.has_finalizer]
-        for jobs in list(self.orphan_jobs.values()):
+        for jobs in list(self.store.orphan_jobs.values()):
             held += [j for j in jobs.values() if j.has_finalizer and (j.terminal or j.deleting)]
         for job in held:
-            self._jobs_pending.setdefault(job.key, job)  # a newer event's view, if one is waiting
-            self.queue.add(("job", job.key))
-        self._wake()
+            self.job_reconciler.hold(job)
+        self.dispatcher.wake()
 
     async def prime(self, namespaces: Sequence[str]) -> None:
         """List every target and every Job of ours (paged) before the first dispatch, so the cap picks
@@ -74,16 +74,15 @@ class Reconciler(Recording, Dispatch, AppHistory):
                     view = target_view(body, None, self._admit)
                     self._adopt_known_jobs(view, jobs.pop(key, []))
                     self.targets[key] = view
-                    self._index_company(view)
-                    self._schedule(view)
+                    self.store.index_company(view)
+                    self.dispatcher.schedule(view)
         for target, rest in jobs.items():  # their target is gone or not listed yet: kept for its event
             for job in rest:
-                self.orphan_jobs[target][job.name] = job
+                self.store.orphan_jobs[target][job.name] = job
         metrics.active_scrapes.set(len(self.active))
-        await self._load_company_history()
+        await self.app_history.load()
         self.ready.set()
-        self._dispatching = True  # each pass is the work queue's DISPATCH key from here
-        self._wake()
+        self.dispatcher.start()
 
     def _adopt_known_jobs(self, view: TargetView, known_jobs: Iterable[JobView]) -> None:
         """Listed Jobs of the target (prime): a restarted operator sees a running Job before it could
@@ -104,26 +103,24 @@ class Reconciler(Recording, Dispatch, AppHistory):
         key = f"{meta.get('namespace')}/{meta.get('name')}"
         if event_type == "DELETED":
             self.targets.pop(key, None)
-            self._waiting.discard(key)
-            self.by_company.drop(key)
+            self.dispatcher.drop(key)
+            self.store.by_company.drop(key)
             if self.settings.metrics_per_target:
                 with contextlib.suppress(KeyError):
                     metrics.target_last_success.remove(*key.split("/", 1))
-            lock = self._locks.get(key)
-            if lock is not None and not lock.locked():
-                del self._locks[key]
+            self.locks.prune(key)
             self._reconcile_soon(key)
             return
-        async with self._locks[key]:
+        async with self.locks.of(key):
             previous = self.targets.get(key)
             view = target_view(body, previous, self._admit)
             if previous is None or previous.uid != view.uid:
-                view.jobs.update(self.orphan_jobs.pop(key, {}))
-                self._seed_last_scrape(view)
+                view.jobs.update(self.store.orphan_jobs.pop(key, {}))
+                self.app_history.seed_last_scrape(view)
             self.targets[key] = view
-            self._index_company(view)
+            self.store.index_company(view)
             if not self.leading():  # a standby keeps its state warm and writes nothing
-                self._schedule(view)
+                self.dispatcher.schedule(view)
                 return
             view.handled = True
             # the status remembers what was reported: one Event per bad generation, across restarts too
@@ -152,7 +149,7 @@ class Reconciler(Recording, Dispatch, AppHistory):
                     }
                 )
             self._reconcile_soon(key)
-            self._schedule(view)
+            self.dispatcher.schedule(view)
 
     async def on_job_event(self, body: dict[str, Any], event_type: str | None) -> None:
         """One of our Jobs changed: mirror it, record its outcome, release it."""
@@ -166,11 +163,11 @@ class Reconciler(Recording, Dispatch, AppHistory):
             view = self.targets.get(job.target)
             if view:
                 view.jobs.pop(job.name, None)
-            self.orphan_jobs.get(job.target, {}).pop(job.name, None)
+            self.store.orphan_jobs.get(job.target, {}).pop(job.name, None)
             self.mirror.forget(job.namespace, job.name)
-            self._jobs_pending.pop(job.key, None)
-            self._finishing.pop(job.key, None)
-            self._wake()
+            self.job_reconciler.forget(job.key)
+            self.recorder.forget(job.key)
+            self.dispatcher.wake()
             return
         if job.terminal or job.deleting:
             self.active.discard(job.key)
@@ -179,8 +176,8 @@ class Reconciler(Recording, Dispatch, AppHistory):
         metrics.active_scrapes.set(len(self.active))
         view = self.targets.get(job.target)
         if view is not None and view.uid == job.target_uid:
-            self._cache_job(view, job)
-        self._job_soon(job)
+            self.store.cache_job(view, job)
+        self.job_reconciler.soon(job)
 
     async def on_pod_event(self, body: dict[str, Any]) -> None:
         """A scrape pod changed: when its container cannot start (a missing Secret, an image that is not
@@ -188,7 +185,9 @@ class Reconciler(Recording, Dispatch, AppHistory):
         of sitting in Running until the Job's deadline."""
         metrics.watch_events.labels("pods").inc()
         meta = body.get("metadata") or {}
-        view = self._view_by_label(meta.get("namespace") or "", (meta.get("labels") or {}).get(LABEL_TARGET))
+        view = self.store.view_by_label(
+            meta.get("namespace") or "", (meta.get("labels") or {}).get(LABEL_TARGET)
+        )
         if view is None or not self.leading():
             return
         found = pod_blocked(body)
@@ -209,46 +208,6 @@ class Reconciler(Recording, Dispatch, AppHistory):
             )
         self._reconcile_soon(view.key)
 
-    async def _reconcile_target(self, key: str) -> None:
-        """Write the target's status diff, then post the Events its watch events decided; a deleted
-        target's open jobqueues documents fail."""
-        if not self.leading():
-            return
-        view = self.targets.get(key)
-        if view is None:
-            await self._target_deleted(key)
-            return
-        async with self._locks[key]:
-            if not await self._sync_status(view):
-                raise RetryLater(key)
-            while view.outbox:  # best effort: a failed post is logged, not retried
-                await post_event(self.kube, view, now=self.clock(), **view.outbox.pop(0))
-
-    async def _reconcile_job(self, key: str) -> None:
-        """Mirror the newest state of one of our Jobs, record its outcome, release it."""
-        first = self._jobs_pending.get(key)
-        if first is None:
-            return
-        async with self._locks[first.target]:
-            job = self._jobs_pending.get(key)  # a newer event may have come while we waited
-            if job is None:
-                return
-            view = await self._view_for(job)
-            if view is not None:
-                self._cache_job(view, job)
-            if self.leading():
-                if job.phase is JobPhase.RUNNING and not job.deleting:
-                    # its claim again: lost when the operator crashed right after creating the Job (the
-                    # mirror skips it when stored already)
-                    self.mirror.submit(self._mirror_write(job, view, JobStage.CREATED))
-                if job.terminal or job.deleting:
-                    await self._finish(job, view)
-                elif view is not None:
-                    self._reconcile_soon(view.key)
-            if key not in self._finishing and self._jobs_pending.get(key) is job:
-                del self._jobs_pending[key]
-        self._wake()
-
     async def _view_for(self, job: JobView) -> TargetView | None:
         """The view of the Job's target; read from the API when its watch event has not arrived yet
         (only for Jobs that need it), None when the target is gone."""
@@ -256,7 +215,7 @@ class Reconciler(Recording, Dispatch, AppHistory):
         if view is not None:
             return view if view.uid == job.target_uid else None
         if job.terminal and not job.has_finalizer:
-            self.orphan_jobs[job.target][job.name] = job
+            self.store.orphan_jobs[job.target][job.name] = job
             return None
         namespace, name = job.target.split("/", 1)
         try:
@@ -268,9 +227,9 @@ class Reconciler(Recording, Dispatch, AppHistory):
         if body["metadata"].get("uid") != job.target_uid:
             return None
         view = target_view(body, None, self._admit)
-        view.jobs.update(self.orphan_jobs.pop(job.target, {}))
-        self._seed_last_scrape(view)
+        view.jobs.update(self.store.orphan_jobs.pop(job.target, {}))
+        self.app_history.seed_last_scrape(view)
         self.targets[job.target] = view
-        self._index_company(view)
-        self._schedule(view)
+        self.store.index_company(view)
+        self.dispatcher.schedule(view)
         return view

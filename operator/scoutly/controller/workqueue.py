@@ -3,7 +3,9 @@
 - `add(key)` is idempotent while the key waits; a key added while it is being handled runs once more
   after its handler returns, so one key never runs in two workers at once and no add is lost.
 - `add_after(key, seconds)`: a delayed add; the earlier of two pending delays wins.
-- `add_rate_limited(key)`: a delayed add after the key's per-key exponential backoff (`Backoff`);
+- `add_rate_limited(key)`: a delayed add after the larger of the key's exponential backoff (`Backoff`)
+  and the wait for a token of the queue-wide `TokenBucket` (client-go's default controller rate
+  limiter: 10/s, burst 100), so many failing keys together retry at most 10 times a second;
   a handler that raises is re-added this way, one that returns resets its backoff (`forget`).
 Workers start on the first add, so a queue needs no lifecycle beyond `close()`.
 """
@@ -61,6 +63,28 @@ class Backoff(Generic[K]):
         return self._failures.get(key, 0)
 
 
+class TokenBucket:
+    """A token bucket over all keys (golang.org/x/time/rate's reservations): `burst` tokens at most,
+    refilled at `rate` per second. Each `when(now)` takes one token, going into debt when none is left,
+    and returns how long that token's holder must wait. Pure: the caller passes the time."""
+
+    def __init__(self, rate: float = 10.0, burst: int = 100) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("a token bucket needs rate > 0 and burst >= 1")
+        self.rate = rate
+        self.burst = burst
+        self._tokens = float(burst)
+        self._last: float | None = None
+
+    def when(self, now: float) -> float:
+        if self._last is not None and now > self._last:
+            self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.rate)
+        if self._last is None or now > self._last:
+            self._last = now
+        self._tokens -= 1.0
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+
 class WorkQueue(Generic[K]):
     def __init__(
         self,
@@ -68,12 +92,14 @@ class WorkQueue(Generic[K]):
         *,
         workers: int = 4,
         backoff: Backoff[K] | None = None,
+        bucket: TokenBucket | None = None,
         on_error: Callable[[K, Exception], None] | None = None,
         timers: Timers | None = None,
     ) -> None:
         self._handle = handle
         self._n_workers = workers
         self.backoff: Backoff[K] = backoff or Backoff()
+        self.bucket = bucket or TokenBucket()
         self._on_error = on_error
         self._timers_source = timers
         self._ready: deque[K] = deque()
@@ -99,7 +125,7 @@ class WorkQueue(Generic[K]):
         if seconds <= 0:
             self.add(key)
             return
-        loop = self._timers_source or asyncio.get_running_loop()
+        loop = self._clock()
         pending = self._timers.get(key)
         if pending is not None:
             if pending.when() <= loop.time() + seconds:
@@ -108,7 +134,11 @@ class WorkQueue(Generic[K]):
         self._timers[key] = loop.call_later(seconds, self._fire, key)
 
     def add_rate_limited(self, key: K) -> None:
-        self.add_after(key, self.backoff.when(key))
+        # both are consulted every time, as in client-go's MaxOfRateLimiter: the token is taken even
+        # when the key's own backoff is the longer wait
+        per_key = self.backoff.when(key)
+        overall = self.bucket.when(self._clock().time())
+        self.add_after(key, max(per_key, overall))
 
     def forget(self, key: K) -> None:
         self.backoff.forget(key)
@@ -118,7 +148,7 @@ class WorkQueue(Generic[K]):
         timer = self._timers.get(key)
         if timer is None:
             return None
-        return timer.when() - (self._timers_source or asyncio.get_running_loop()).time()
+        return timer.when() - self._clock().time()
 
     def running(self) -> bool:
         """No worker has stopped (none has started is running too): the liveness probe's signal."""
@@ -130,6 +160,9 @@ class WorkQueue(Generic[K]):
 
     def __len__(self) -> int:
         return len(self._dirty | set(self._timers) | self._processing)
+
+    def _clock(self) -> Timers:
+        return self._timers_source or asyncio.get_running_loop()
 
     def _fire(self, key: K) -> None:
         self._timers.pop(key, None)

@@ -1,33 +1,96 @@
-"""Recording a finished Job's outcome everywhere (status, Events, metrics, MongoDB), then releasing it, and
-keeping each target's Job history within its limits."""
+"""The Recorder: a finished Job's outcome recorded everywhere (status, Events, metrics, MongoDB), then its
+finalizer released, and each target's Job history kept within its limits. It holds the finishing record
+of each Job in progress (finish.Finishing), so a retry resumes at the step that failed."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Any
 
 import aiohttp
 
 from scoutly import metrics
-from scoutly.controller.base import ControllerBase
+from scoutly.config import OperatorSettings
 from scoutly.controller.events import post_event
 from scoutly.controller.finish import Finishing, count_outcome, count_quality, read_summary, release_finalizer
 from scoutly.controller.history import expired
 from scoutly.controller.jobs import JobPhase, JobView
-from scoutly.controller.mirror import JobStage
+from scoutly.controller.mirror import JobStage, Mirror, MirrorWrite
 from scoutly.controller.outcome import outcome_message, quality_event
 from scoutly.controller.state import TargetView
 from scoutly.controller.status import apply_outcome, failure_text
+from scoutly.controller.statuswriter import StatusWriter
 from scoutly.controller.workqueue import RetryLater
 from scoutly.faults import crash_point
-from scoutly.kube.client import ApiError, ns_path
-from scoutly.store import jobqueues
+from scoutly.kube.client import ApiError, KubeClient, ns_path
 
 log = logging.getLogger("scoutly.controller")
 
 
-class Recording(ControllerBase):
-    async def _finish(self, job: JobView, view: TargetView | None) -> None:
+def mirror_write(job: JobView, view: TargetView | None, stage: JobStage, now: datetime) -> MirrorWrite:
+    """The MongoDB mirror's write for one stage of a Job."""
+    company = view.spec.companyId if view and view.spec else None
+    at = job.finish if stage.terminal else job.created
+    return MirrorWrite(
+        job_name=job.name,
+        namespace=job.namespace,
+        target=job.target,
+        company_ref=company,
+        created_at=job.created or now,
+        stage=stage,
+        at=at or now,
+        retries=max(0, job.attempts - 1),
+        reason=job.reason,
+        scheduled_for=job.scheduled,
+    )
+
+
+class Recorder:
+    def __init__(
+        self,
+        *,
+        settings: OperatorSettings,
+        kube: KubeClient,
+        mirror: Mirror,
+        clock: Callable[[], datetime],
+        status: StatusWriter,
+        requeue: Callable[[str], None],
+    ) -> None:
+        self.settings = settings
+        self.kube = kube
+        self.mirror = mirror
+        self.clock = clock
+        self._status = status
+        self._requeue = requeue  # the Job's key again: its mirror write landed
+        self._finishing: dict[str, Finishing] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def step(self, key: str) -> str | None:
+        """The finishing step the Job is at; None when it is not being finished."""
+        rec = self._finishing.get(key)
+        return rec.step if rec is not None else None
+
+    def in_progress(self) -> int:
+        """Jobs being finished (begun, not released yet)."""
+        return len(self._finishing)
+
+    def forget(self, key: str) -> None:
+        """The Job is gone."""
+        self._finishing.pop(key, None)
+
+    async def drain(self) -> None:
+        """Wait for the waits on MongoDB in flight (tests; shutdown)."""
+        await asyncio.gather(*self._tasks)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def finish(self, job: JobView, view: TargetView | None) -> None:
         """Record a finished (or deleted-while-running) Job everywhere, then release our finalizer. Each
         step runs once; an error leaves the record, and the retry resumes at the step that failed."""
         if not job.has_finalizer:
@@ -71,7 +134,7 @@ class Recording(ControllerBase):
                 outcome = {"reason": "ScrapeSucceeded" if ok else "ScrapeFailed", "warning": not ok}
                 rec.events = [*([quality] if quality else []), {**outcome, "message": message}]
         rec.recorded = True
-        if live is not None and not await self._sync_status(live):
+        if live is not None and not await self._status.sync(live):
             raise RetryLater(job.key)
         rec.step = "event"
         while rec.events and live is not None:
@@ -79,7 +142,7 @@ class Recording(ControllerBase):
             rec.events.pop(0)
         rec.step = "mirror"
         if rec.mirrored is None:
-            write = self._mirror_write(job, view, JobStage.SUCCEEDED if ok else JobStage.FAILED)
+            write = mirror_write(job, view, JobStage.SUCCEEDED if ok else JobStage.FAILED, self.clock())
             write.error = None if ok else failure_text(job, summary, summary_error)
             if summary is not None:
                 write.result = summary.model_dump(mode="json")
@@ -93,29 +156,14 @@ class Recording(ControllerBase):
         self._finishing.pop(job.key, None)
         crash_point("after_release")
         if live is not None and job.terminal:
-            await self._enforce_history(live)
+            await self.enforce_history(live)
 
     async def _when_mirrored(self, key: str, done: asyncio.Event) -> None:
         await done.wait()
         if key in self._finishing:
-            self.queue.add(("job", key))
+            self._requeue(key)
 
-    async def _target_deleted(self, key: str) -> None:
-        """Jobs go with the target (ownerReference, garbage collector); their open jobqueues documents
-        fail here, and each Job's own deletion records it too (whichever comes first)."""
-        if self.mirror.db is not None:
-            try:
-                await jobqueues.fail_open(
-                    self.mirror.db,
-                    target=key,
-                    at=self.clock(),
-                    reason="TargetDeleted",
-                    error="the ScrapeTarget was deleted",
-                )
-            except Exception as e:  # MongoDB down: each Job's deletion re-derives its FAILED write
-                log.warning("could not fail open jobqueues of %s: %s", key, e)
-
-    async def _enforce_history(self, view: TargetView) -> None:
+    async def enforce_history(self, view: TargetView) -> None:
         """Delete the finished Jobs beyond the history limits; a failure waits for the next finish."""
         for j in expired(
             view.jobs.values(),
