@@ -170,6 +170,9 @@ class Dispatcher:
         delay = max(at_least, timedelta(seconds=self.backoff.when(key)))
         self.queue.add_after(("due", key), delay.total_seconds())
 
+    async def _failed_create(self, view: TargetView, now: datetime, message: str) -> None:
+        await post_event(self.kube, view, reason="FailedCreate", warning=True, now=now, message=message)
+
     async def dispatch(self, view: TargetView, now: datetime) -> None:
         async with self.locks.of(view.key):
             if (
@@ -209,14 +212,7 @@ class Dispatcher:
                     if transient(e):
                         raise  # retried with backoff by _dispatch_guarded
                     metrics.reconcile_errors.labels("create", error_kind(e)).inc()
-                    await post_event(
-                        self.kube,
-                        view,
-                        reason="FailedCreate",
-                        warning=True,
-                        now=now,
-                        message=f"could not create Job {name}: {e.message}",
-                    )
+                    await self._failed_create(view, now, f"could not create Job {name}: {e.message}")
                     self._retry_dispatch(view.key, now, at_least=self.policy.backoff_base)
                     return
                 created = await self.kube.get(f"{path}/{name}")
@@ -225,14 +221,7 @@ class Dispatcher:
                 )
                 if owner.get("uid") != view.uid:
                     self._waiting.discard(view.key)
-                    await post_event(
-                        self.kube,
-                        view,
-                        reason="FailedCreate",
-                        warning=True,
-                        now=now,
-                        message=f"Job {name} exists and is not ours",
-                    )
+                    await self._failed_create(view, now, f"Job {name} exists and is not ours")
                     return
                 log.info("adopted existing Job %s", name)
             crash_point("after_create")
