@@ -127,6 +127,34 @@ reconcile_errors = Counter(
     ["stage", "kind"],
     registry=REGISTRY,
 )
+# the work queue's (client-go's workqueue_* metrics), by key kind: target, job, due, dispatch
+QUEUE_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+workqueue_depth = Gauge(
+    "scoutly_workqueue_depth",
+    "Keys waiting in the work queue (delayed adds not counted).",
+    ["kind"],
+    registry=REGISTRY,
+)
+workqueue_queue_duration = Histogram(
+    "scoutly_workqueue_queue_duration_seconds",
+    "Time a key waited in the work queue before a worker took it.",
+    ["kind"],
+    buckets=QUEUE_BUCKETS,
+    registry=REGISTRY,
+)
+workqueue_work_duration = Histogram(
+    "scoutly_workqueue_work_duration_seconds",
+    "Time a worker spent on one key.",
+    ["kind"],
+    buckets=QUEUE_BUCKETS,
+    registry=REGISTRY,
+)
+workqueue_retries = Counter(
+    "scoutly_workqueue_retries_total",
+    "Keys re-queued with backoff after an error.",
+    ["kind"],
+    registry=REGISTRY,
+)
 leader = Gauge(
     "scoutly_leader",
     "1 on the replica that dispatches: the Lease holder, or the only replica without leader election.",
@@ -175,6 +203,10 @@ ERROR_KINDS = ("connection", "timeout", "http_4xx", "http_5xx", "other")
 for _stage in RECONCILE_STAGES:
     for _kind in ERROR_KINDS:
         reconcile_errors.labels(_stage, _kind)
+QUEUE_KINDS = ("target", "job", "due", "dispatch")
+for _qkind in QUEUE_KINDS:
+    workqueue_retries.labels(_qkind)
+    workqueue_depth.labels(_qkind)
 jobs_finished.labels("succeeded", "Completed")
 for _reason in ("BackoffLimitExceeded", "DeadlineExceeded"):
     jobs_finished.labels("failed", _reason)

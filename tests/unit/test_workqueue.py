@@ -241,6 +241,99 @@ async def test_a_failing_key_is_retried_with_growing_backoff_until_it_succeeds()
     await q.close()
 
 
+async def test_urgent_keys_overtake_a_backlog_of_ordinary_keys() -> None:
+    seen: list[str] = []
+    gate = asyncio.Event()
+
+    started = asyncio.Event()
+
+    async def handle(key: str) -> None:
+        if key == "blocker":
+            started.set()
+            await gate.wait()
+        seen.append(key)
+
+    q: WorkQueue[str] = WorkQueue(handle, workers=1, urgent=lambda k: k.startswith("!"))
+    q.add("blocker")  # occupies the only worker
+    await asyncio.wait_for(started.wait(), timeout=5)
+    for key in ("a", "b", "!due", "c", "!dispatch"):
+        q.add(key)
+    gate.set()
+    await eventually(lambda: _true(len(seen) == 6), timeout=5, what="all handled")
+    # the urgent ones in their own order, then the backlog in FIFO order
+    assert seen == ["blocker", "!due", "!dispatch", "a", "b", "c"]
+    await q.close()
+
+
+async def test_an_urgent_key_added_while_it_runs_goes_to_the_front_again() -> None:
+    seen: list[str] = []
+    gate = asyncio.Event()
+
+    async def handle(key: str) -> None:
+        seen.append(key)
+        if key == "!d" and seen.count("!d") == 1:
+            await gate.wait()
+
+    q: WorkQueue[str] = WorkQueue(handle, workers=1, urgent=lambda k: k.startswith("!"))
+    q.add("!d")
+    await eventually(lambda: _true(seen == ["!d"]), timeout=5, what="first run")
+    q.add("x")
+    q.add("!d")  # re-queued when its run returns: ahead of x
+    gate.set()
+    await eventually(lambda: _true(len(seen) == 3), timeout=5, what="all handled")
+    assert seen == ["!d", "!d", "x"]
+    await q.close()
+
+
+async def test_the_observer_sees_waits_work_times_depth_and_retries_on_the_queue_clock() -> None:
+    timers = _Timers()
+    depth: dict[str, int] = {}
+    waited: dict[str, float] = {}
+    took: dict[str, float] = {}
+    retried: list[str] = []
+    fail_once = {"bad"}
+
+    class Observer:
+        def depth(self, key: str, delta: int) -> None:
+            depth[key] = depth.get(key, 0) + delta
+
+        def started(self, key: str, wait: float) -> None:
+            waited[key] = wait
+
+        def finished(self, key: str, seconds: float) -> None:
+            took[key] = seconds
+
+        def retried(self, key: str) -> None:
+            retried.append(key)
+
+    async def handle(key: str) -> None:
+        timers.now += 0.5  # each key "takes" half a second of the injected clock
+        if key in fail_once:
+            fail_once.discard(key)
+            raise ConnectionResetError("reset by peer")
+
+    q: WorkQueue[str] = WorkQueue(
+        handle,
+        workers=1,
+        backoff=Backoff(base=1.0),
+        timers=timers,  # type: ignore[arg-type]
+        observer=Observer(),
+    )
+    q.add("a")
+    q.add("b")
+    q.add("bad")
+    assert depth == {"a": 1, "b": 1, "bad": 1}
+    await q.settled()
+    # one worker: b waited for a's half second, bad for both
+    assert waited == {"a": 0.0, "b": 0.5, "bad": 1.0}
+    assert took == {"a": 0.5, "b": 0.5, "bad": 0.5}
+    assert retried == ["bad"] and depth == {"a": 0, "b": 0, "bad": 0}
+    timers.advance(1.0)
+    await q.settled()
+    assert waited["bad"] == 0.0 and depth["bad"] == 0 and len(q) == 0
+    await q.close()
+
+
 async def test_close_cancels_pending_delays() -> None:
     handled: list[str] = []
 

@@ -7,6 +7,10 @@
   and the wait for a token of the queue-wide `TokenBucket` (client-go's default controller rate
   limiter: 10/s, burst 100), so many failing keys together retry at most 10 times a second;
   a handler that raises is re-added this way, one that returns resets its backoff (`forget`).
+- `urgent(key)`: keys it returns True for wait in a front lane, handled before every ordinary key.
+  Meant for keys whose handler only touches memory (a due time firing, a dispatcher pass): behind a
+  backlog of API-bound keys they would otherwise wait for the whole backlog (docs/performance.md).
+- `observer`: told of each add, start, end and retry, with the queue's own clock (metrics).
 Workers start on the first add, so a queue needs no lifecycle beyond `close()`.
 """
 
@@ -19,6 +23,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, Protocol, TypeVar
 
 K = TypeVar("K", bound=Hashable)
+K_contra = TypeVar("K_contra", bound=Hashable, contravariant=True)
 log = logging.getLogger("scoutly.workqueue")
 
 
@@ -36,6 +41,18 @@ class Timers(Protocol):
     def call_later(
         self, delay: float, callback: Callable[..., object], *args: Any
     ) -> asyncio.TimerHandle: ...
+
+
+class Observer(Protocol[K_contra]):
+    """What the queue reports (client-go's workqueue metrics); all times in seconds."""
+
+    def depth(self, key: K_contra, delta: int) -> None: ...
+
+    def started(self, key: K_contra, waited: float) -> None: ...
+
+    def finished(self, key: K_contra, took: float) -> None: ...
+
+    def retried(self, key: K_contra) -> None: ...
 
 
 class RetryLater(Exception):
@@ -95,14 +112,20 @@ class WorkQueue(Generic[K]):
         bucket: TokenBucket | None = None,
         on_error: Callable[[K, Exception], None] | None = None,
         timers: Timers | None = None,
+        urgent: Callable[[K], bool] | None = None,
+        observer: Observer[K] | None = None,
     ) -> None:
         self._handle = handle
+        self._urgent = urgent or (lambda key: False)
+        self._observer = observer
         self._n_workers = workers
         self.backoff: Backoff[K] = backoff or Backoff()
         self.bucket = bucket or TokenBucket()
         self._on_error = on_error
         self._timers_source = timers
         self._ready: deque[K] = deque()
+        self._front: deque[K] = deque()  # urgent keys: taken before any in _ready
+        self._added: dict[K, float] = {}  # when each waiting key was queued (its wait, for the observer)
         self._dirty: set[K] = set()  # waiting in _ready, or to be re-queued when its handler returns
         self._processing: set[K] = set()
         self._timers: dict[K, Timer] = {}
@@ -116,10 +139,16 @@ class WorkQueue(Generic[K]):
             return
         self._dirty.add(key)
         if key not in self._processing:
-            self._ready.append(key)
-            self._has_work.set()
+            self._push(key)
             self._idle.clear()
         self._start()
+
+    def _push(self, key: K) -> None:
+        (self._front if self._urgent(key) else self._ready).append(key)
+        if self._observer is not None:
+            self._added[key] = self._clock().time()
+            self._observer.depth(key, 1)
+        self._has_work.set()
 
     def add_after(self, key: K, seconds: float) -> None:
         if seconds <= 0:
@@ -136,6 +165,8 @@ class WorkQueue(Generic[K]):
     def add_rate_limited(self, key: K) -> None:
         # both are consulted every time, as in client-go's MaxOfRateLimiter: the token is taken even
         # when the key's own backoff is the longer wait
+        if self._observer is not None:
+            self._observer.retried(key)
         per_key = self.backoff.when(key)
         overall = self.bucket.when(self._clock().time())
         self.add_after(key, max(per_key, overall))
@@ -176,12 +207,18 @@ class WorkQueue(Generic[K]):
 
     async def _work(self) -> None:
         while True:
-            while not self._ready:
+            while not self._front and not self._ready:
                 self._has_work.clear()
                 await self._has_work.wait()
-            key = self._ready.popleft()
+            key = (self._front or self._ready).popleft()
             self._dirty.discard(key)
             self._processing.add(key)
+            observer = self._observer
+            start = 0.0
+            if observer is not None:
+                start = self._clock().time()
+                observer.depth(key, -1)
+                observer.started(key, start - self._added.pop(key, start))
             try:
                 await self._handle(key)
             except Exception as e:
@@ -191,11 +228,12 @@ class WorkQueue(Generic[K]):
             else:
                 self.forget(key)
             finally:
+                if observer is not None:
+                    observer.finished(key, self._clock().time() - start)
                 self._processing.discard(key)
                 if key in self._dirty:  # added again while it ran
-                    self._ready.append(key)
-                    self._has_work.set()
-                elif not self._ready and not self._processing:
+                    self._push(key)
+                elif not self._front and not self._ready and not self._processing:
                     self._idle.set()
 
     async def settled(self) -> None:
@@ -206,6 +244,7 @@ class WorkQueue(Generic[K]):
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
+        self._added.clear()
         for task in self._workers:
             task.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
