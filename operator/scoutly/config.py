@@ -132,6 +132,14 @@ class OperatorSettings(BaseSettings):
     max_concurrent: int = Field(
         20, ge=1, le=10_000, description="Global cap on scrape Jobs pending or running."
     )
+    workers: int = Field(
+        64,
+        ge=1,
+        le=1000,
+        description="Keys of the operator's work queue handled at once (status writes, finished Jobs, "
+        "dispatcher passes); each is a chain of API calls. Raise it when "
+        "scoutly_workqueue_queue_duration_seconds grows while the API server has room.",
+    )
     successful_jobs_history_limit: int = Field(3, ge=0, le=100, description="Finished Jobs kept per target.")
     failed_jobs_history_limit: int = Field(1, ge=0, le=100, description="Failed Jobs kept per target.")
 

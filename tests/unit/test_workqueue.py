@@ -241,7 +241,11 @@ async def test_a_failing_key_is_retried_with_growing_backoff_until_it_succeeds()
     await q.close()
 
 
-async def test_urgent_keys_overtake_a_backlog_of_ordinary_keys() -> None:
+def _lane(key: str) -> int:
+    return 0 if key.startswith("!") else 1 if key.startswith("+") else 2
+
+
+async def test_keys_are_taken_lowest_lane_first_and_in_order_within_a_lane() -> None:
     seen: list[str] = []
     gate = asyncio.Event()
 
@@ -253,19 +257,19 @@ async def test_urgent_keys_overtake_a_backlog_of_ordinary_keys() -> None:
             await gate.wait()
         seen.append(key)
 
-    q: WorkQueue[str] = WorkQueue(handle, workers=1, urgent=lambda k: k.startswith("!"))
+    q: WorkQueue[str] = WorkQueue(handle, workers=1, lane=_lane)
     q.add("blocker")  # occupies the only worker
     await asyncio.wait_for(started.wait(), timeout=5)
-    for key in ("a", "b", "!due", "c", "!dispatch"):
+    for key in ("a", "+j1", "b", "!due", "c", "+j2", "!dispatch"):
         q.add(key)
     gate.set()
-    await eventually(lambda: _true(len(seen) == 6), timeout=5, what="all handled")
-    # the urgent ones in their own order, then the backlog in FIFO order
-    assert seen == ["blocker", "!due", "!dispatch", "a", "b", "c"]
+    await eventually(lambda: _true(len(seen) == 8), timeout=5, what="all handled")
+    # lane 0 in its own order, then lane 1, then the backlog of lane 2 in FIFO order
+    assert seen == ["blocker", "!due", "!dispatch", "+j1", "+j2", "a", "b", "c"]
     await q.close()
 
 
-async def test_an_urgent_key_added_while_it_runs_goes_to_the_front_again() -> None:
+async def test_a_first_lane_key_added_while_it_runs_goes_to_the_front_again() -> None:
     seen: list[str] = []
     gate = asyncio.Event()
 
@@ -274,7 +278,7 @@ async def test_an_urgent_key_added_while_it_runs_goes_to_the_front_again() -> No
         if key == "!d" and seen.count("!d") == 1:
             await gate.wait()
 
-    q: WorkQueue[str] = WorkQueue(handle, workers=1, urgent=lambda k: k.startswith("!"))
+    q: WorkQueue[str] = WorkQueue(handle, workers=1, lane=_lane)
     q.add("!d")
     await eventually(lambda: _true(seen == ["!d"]), timeout=5, what="first run")
     q.add("x")

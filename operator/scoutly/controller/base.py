@@ -55,10 +55,14 @@ class QueueMetrics:
         metrics.workqueue_retries.labels(key[0]).inc()
 
 
-def in_memory(key: QueueKey) -> bool:
-    """Keys whose handler makes no API call: a due time firing, a dispatcher pass (whose creates are the
-    critical path of a wave). They take the queue's front lane, ahead of the status writes and finishes."""
-    return key[0] == "due" or key == DISPATCH
+def lane(key: QueueKey) -> int:
+    """The work queue's lanes. First the keys whose handler makes no API call: a due time firing, a
+    dispatcher pass (whose creates are the critical path of a wave). Then the Jobs: a finished Job holds
+    up its target's next run until its outcome is recorded. Last the target keys, the status writes and
+    Events: a target's later changes fold into one write while it waits."""
+    if key[0] == "due" or key == DISPATCH:
+        return 0
+    return 1 if key[0] == "job" else 2
 
 
 class ControllerBase:
@@ -86,11 +90,11 @@ class ControllerBase:
         # every key's work: status writes, Job handling and its retries, due times (a delayed add each)
         self.queue: WorkQueue[QueueKey] = WorkQueue(
             self._handle_queued,
-            workers=16,
+            workers=settings.workers,
             backoff=Backoff(base=0.5, cap=300.0),
             on_error=self._queue_error,
             timers=timers,
-            urgent=in_memory,
+            lane=lane,
             observer=QueueMetrics(),
         )
         self.status_writer = StatusWriter(kube, self.policy, clock)

@@ -7,9 +7,12 @@
   and the wait for a token of the queue-wide `TokenBucket` (client-go's default controller rate
   limiter: 10/s, burst 100), so many failing keys together retry at most 10 times a second;
   a handler that raises is re-added this way, one that returns resets its backoff (`forget`).
-- `urgent(key)`: keys it returns True for wait in a front lane, handled before every ordinary key.
-  Meant for keys whose handler only touches memory (a due time firing, a dispatcher pass): behind a
-  backlog of API-bound keys they would otherwise wait for the whole backlog (docs/performance.md).
+- `lane(key)`: the key's lane, 0 first; a worker takes the oldest key of the lowest lane that has one
+  (FIFO within a lane). The controller puts the keys whose handler only touches memory (a due time
+  firing, a dispatcher pass) first, then the finished Jobs that hold up their target's next run, then
+  the status writes, which fold while they wait (docs/performance.md). Under a sustained overload a
+  later lane waits for the earlier ones; every key of the earlier lanes is bounded by Jobs, so it
+  drains.
 - `observer`: told of each add, start, end and retry, with the queue's own clock (metrics).
 Workers start on the first add, so a queue needs no lifecycle beyond `close()`.
 """
@@ -112,19 +115,19 @@ class WorkQueue(Generic[K]):
         bucket: TokenBucket | None = None,
         on_error: Callable[[K, Exception], None] | None = None,
         timers: Timers | None = None,
-        urgent: Callable[[K], bool] | None = None,
+        lane: Callable[[K], int] | None = None,
         observer: Observer[K] | None = None,
     ) -> None:
         self._handle = handle
-        self._urgent = urgent or (lambda key: False)
+        self._lane = lane or (lambda key: 0)
         self._observer = observer
         self._n_workers = workers
         self.backoff: Backoff[K] = backoff or Backoff()
         self.bucket = bucket or TokenBucket()
         self._on_error = on_error
         self._timers_source = timers
-        self._ready: deque[K] = deque()
-        self._front: deque[K] = deque()  # urgent keys: taken before any in _ready
+        self._lanes: dict[int, deque[K]] = {}  # waiting keys by lane
+        self._waiting = 0  # keys in all lanes
         self._added: dict[K, float] = {}  # when each waiting key was queued (its wait, for the observer)
         self._dirty: set[K] = set()  # waiting in _ready, or to be re-queued when its handler returns
         self._processing: set[K] = set()
@@ -144,7 +147,11 @@ class WorkQueue(Generic[K]):
         self._start()
 
     def _push(self, key: K) -> None:
-        (self._front if self._urgent(key) else self._ready).append(key)
+        lane = self._lane(key)
+        if lane not in self._lanes:
+            self._lanes = dict(sorted({**self._lanes, lane: deque()}.items()))  # lowest lane first
+        self._lanes[lane].append(key)
+        self._waiting += 1
         if self._observer is not None:
             self._added[key] = self._clock().time()
             self._observer.depth(key, 1)
@@ -207,10 +214,11 @@ class WorkQueue(Generic[K]):
 
     async def _work(self) -> None:
         while True:
-            while not self._front and not self._ready:
+            while not self._waiting:
                 self._has_work.clear()
                 await self._has_work.wait()
-            key = (self._front or self._ready).popleft()
+            key = next(q for q in self._lanes.values() if q).popleft()
+            self._waiting -= 1
             self._dirty.discard(key)
             self._processing.add(key)
             observer = self._observer
@@ -233,7 +241,7 @@ class WorkQueue(Generic[K]):
                 self._processing.discard(key)
                 if key in self._dirty:  # added again while it ran
                     self._push(key)
-                elif not self._front and not self._ready and not self._processing:
+                elif not self._waiting and not self._processing:
                     self._idle.set()
 
     async def settled(self) -> None:
