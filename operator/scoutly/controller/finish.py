@@ -15,7 +15,7 @@ from typing import Any
 from scoutly import metrics
 from scoutly.api.summary import RunSummary
 from scoutly.controller.jobs import FINALIZER, JobPhase, JobView
-from scoutly.controller.outcome import summary_of_pods
+from scoutly.controller.outcome import Ended, summary_of_ends, summary_of_pods
 from scoutly.faults import crash_point
 from scoutly.kube.client import ApiError, KubeClient, ns_path, transient
 
@@ -31,9 +31,14 @@ class Finishing:
     mirrored: asyncio.Event | None = None
 
 
-async def read_summary(kube: KubeClient, job: JobView) -> tuple[RunSummary | None, str | None]:
-    """The run summary of a finished Job. A transport error raises (the summary is there, only the read
-    failed: retried); an API refusal is recorded as the reason there is none."""
+async def read_summary(
+    kube: KubeClient, job: JobView, ended: dict[str, Ended] | None = None
+) -> tuple[RunSummary | None, str | None]:
+    """The run summary of a finished Job: from the pods watch when it saw as many pods end as the Job
+    counts (`ended`, by pod name), else from a read of its pods. A transport error raises (the summary is
+    there, only the read failed: retried); an API refusal is recorded as the reason there is none."""
+    if ended and len(ended) >= job.attempts > 0:
+        return summary_of_ends(ended.values())
     try:
         pods = await kube.get(ns_path("v1", job.namespace, "pods"), labelSelector=f"job-name={job.name}")
     except ApiError as e:
@@ -43,23 +48,32 @@ async def read_summary(kube: KubeClient, job: JobView) -> tuple[RunSummary | Non
     return summary_of_pods(pods)
 
 
+def _remove_at(index: int) -> list[dict[str, Any]]:
+    return [
+        {"op": "test", "path": f"/metadata/finalizers/{index}", "value": FINALIZER},
+        {"op": "remove", "path": f"/metadata/finalizers/{index}"},
+    ]
+
+
 async def release_finalizer(kube: KubeClient, job: JobView) -> None:
-    """Remove our finalizer. Raises on any failure but NotFound (the Job is gone): a 422 means the
-    finalizer list moved under us, and the retry reads it again."""
+    """Remove our finalizer: one patch at the index the watch showed, no read first. When the list moved
+    under us (the patch's test fails) or the Job is gone, read it and try again; raises on any other
+    failure (the key is retried)."""
     path = ns_path("batch/v1", job.namespace, "jobs", job.name)
+    crash_point("before_release")
+    try:
+        await kube.json_patch(path, _remove_at(job.finalizer_at))
+        return
+    except ApiError as e:
+        if e.not_found:
+            return
+        if e.status not in (409, 422):  # a failed test is 422; anything else is the API's to retry
+            raise
     try:
         current = await kube.get(path)
         finalizers = current["metadata"].get("finalizers") or []
         if FINALIZER in finalizers:
-            crash_point("before_release")
-            idx = finalizers.index(FINALIZER)
-            await kube.json_patch(
-                path,
-                [
-                    {"op": "test", "path": f"/metadata/finalizers/{idx}", "value": FINALIZER},
-                    {"op": "remove", "path": f"/metadata/finalizers/{idx}"},
-                ],
-            )
+            await kube.json_patch(path, _remove_at(finalizers.index(FINALIZER)))
     except ApiError as e:
         if not e.not_found:
             raise

@@ -253,6 +253,7 @@ class JobView:
     deleting: bool
     has_finalizer: bool
     manual_token: str | None
+    finalizer_at: int = 0  # the index of ours in metadata.finalizers, as last seen (the release's patch)
 
     @property
     def key(self) -> str:
@@ -338,6 +339,7 @@ def job_view(body: dict[str, Any]) -> JobView | None:
     else:
         phase = JobPhase.PENDING
     ann = meta.get("annotations") or {}
+    finalizers = meta.get("finalizers") or []
     return JobView(
         name=meta["name"],
         namespace=meta["namespace"],
@@ -355,6 +357,7 @@ def job_view(body: dict[str, Any]) -> JobView | None:
         + int(status.get("succeeded") or 0)
         + int(status.get("active") or 0),
         deleting=bool(meta.get("deletionTimestamp")),
-        has_finalizer=FINALIZER in (meta.get("finalizers") or []),
+        has_finalizer=FINALIZER in finalizers,
         manual_token=ann.get(ANN_MANUAL),
+        finalizer_at=finalizers.index(FINALIZER) if FINALIZER in finalizers else 0,
     )

@@ -3,6 +3,7 @@ log line and Event text, and the posting-quality warning."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from scoutly.api.jobcontract import CONTAINER
@@ -10,18 +11,29 @@ from scoutly.api.summary import RunSummary, parse_summary
 from scoutly.controller.jobs import JobPhase, JobView
 from scoutly.controller.status import failure_text
 
+Ended = tuple[str, str]  # a scrape container's end: (finishedAt, termination message)
+
+
+def pod_ended(pod: dict[str, Any]) -> Ended | None:
+    """The end of the pod's scrape container, once it terminated."""
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        term = (cs.get("state") or {}).get("terminated")
+        if cs.get("name") == CONTAINER and term:
+            return term.get("finishedAt") or "", term.get("message") or ""
+    return None
+
+
+def summary_of_ends(ends: Iterable[Ended]) -> tuple[RunSummary | None, str | None]:
+    """The run summary from the last pod's termination message (untrusted: validated)."""
+    best: Ended | None = None
+    for end in ends:
+        if best is None or end[0] >= best[0]:
+            best = end
+    return parse_summary(best[1]) if best else (None, None)
+
 
 def summary_of_pods(pods: dict[str, Any]) -> tuple[RunSummary | None, str | None]:
-    """The run summary from the last pod's termination message (untrusted: validated)."""
-    best: tuple[str, str] | None = None
-    for pod in pods.get("items", []):
-        for cs in pod.get("status", {}).get("containerStatuses") or []:
-            term = (cs.get("state") or {}).get("terminated")
-            if cs.get("name") == CONTAINER and term:
-                stamp = term.get("finishedAt") or ""
-                if best is None or stamp >= best[0]:
-                    best = (stamp, term.get("message") or "")
-    return parse_summary(best[1]) if best else (None, None)
+    return summary_of_ends(e for pod in pods.get("items", []) if (e := pod_ended(pod)) is not None)
 
 
 def outcome_message(job: JobView, summary: RunSummary | None, summary_error: str | None) -> str:

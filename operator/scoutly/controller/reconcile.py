@@ -21,6 +21,7 @@ from scoutly.controller.jobs import (
     job_view,
     pod_blocked,
 )
+from scoutly.controller.outcome import pod_ended
 from scoutly.controller.state import TargetView, target_view
 from scoutly.controller.statuswriter import target_path
 from scoutly.kube.client import ApiError, ns_path
@@ -163,6 +164,7 @@ class Reconciler(ControllerBase):
             view = self.targets.get(job.target)
             if view:
                 view.jobs.pop(job.name, None)
+                view.ended.pop(job.name, None)
             self.store.orphan_jobs.get(job.target, {}).pop(job.name, None)
             self.mirror.forget(job.namespace, job.name)
             self.job_reconciler.forget(job.key)
@@ -188,7 +190,14 @@ class Reconciler(ControllerBase):
         view = self.store.view_by_label(
             meta.get("namespace") or "", (meta.get("labels") or {}).get(LABEL_TARGET)
         )
-        if view is None or not self.leading():
+        if view is None:
+            return
+        labels = meta.get("labels") or {}
+        end = pod_ended(body)
+        known = view.jobs.get(labels.get("job-name", ""))
+        if end is not None and known is not None and known.has_finalizer:
+            view.ended.setdefault(known.name, {})[meta.get("name") or ""] = end
+        if not self.leading():
             return
         found = pod_blocked(body)
         job = found[0] if found else (meta.get("labels") or {}).get("job-name", "")

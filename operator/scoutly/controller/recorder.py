@@ -105,7 +105,8 @@ class Recorder:
         live = view if view is not None and not view.deleting else None
         if rec.step == "summary":
             if job.terminal:
-                rec.summary, rec.summary_error = await read_summary(self.kube, job)
+                ended = view.ended.get(job.name) if view is not None else None
+                rec.summary, rec.summary_error = await read_summary(self.kube, job, ended)
             else:  # deleted before it finished: the scrape did not happen
                 job.phase, job.reason = (
                     JobPhase.FAILED,
@@ -134,6 +135,8 @@ class Recorder:
                 outcome = {"reason": "ScrapeSucceeded" if ok else "ScrapeFailed", "warning": not ok}
                 rec.events = [*([quality] if quality else []), {**outcome, "message": message}]
         rec.recorded = True
+        if view is not None:
+            view.ended.pop(job.name, None)
         if live is not None and not await self._status.sync(live):
             raise RetryLater(job.key)
         rec.step = "event"

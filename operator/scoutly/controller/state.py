@@ -44,6 +44,9 @@ class TargetView:
     blocked: dict[str, str] = field(default_factory=dict)
     # Events (post_event arguments) decided by watch events, posted by the target's reconcile
     outbox: list[dict[str, Any]] = field(default_factory=list)
+    # Job name -> pod name -> how its scrape container ended (pods watch), for Jobs whose outcome is not
+    # recorded yet: the run summary without reading the pods again
+    ended: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
 
     def remember_last_scrape(self, value: str | None) -> None:
         normal = _normal_time(value)
@@ -177,6 +180,7 @@ def target_view(
         jobs=previous.jobs if same_object and previous is not None else {},
         blocked=previous.blocked if same_object and previous is not None else {},
         outbox=previous.outbox if same_object and previous is not None else [],
+        ended=previous.ended if same_object and previous is not None else {},
         last_scrapes=seen,
     )
     view.remember_last_scrape(status.get("lastSuccessfulScrape"))

@@ -106,6 +106,7 @@ class FakeApi:
         self.events: list[tuple[str, str, str]] = []  # (target, reason, message)
         self.deleted: list[str] = []
         self.changes: list[tuple[str, str, str]] = []  # (kind, name, event type) not yet watched
+        self.finalizer_ahead: str | None = None  # put in front of ours by the next json_patch
         self.faults: dict[str, list[BaseException]] = {}
         self.calls: Counter[str] = Counter()
         self._uids = itertools.count(1)
@@ -217,8 +218,12 @@ class FakeApi:
         self._call("release")
         name = self._parts(path)[1]
         meta = self.jobs[name]["metadata"]
+        if self.finalizer_ahead:  # another controller adds its finalizer just before our patch lands
+            meta["finalizers"].insert(0, self.finalizer_ahead)
+            self.finalizer_ahead = None
+            self.changes.append(("job", name, "MODIFIED"))
         index = int(ops[0]["path"].rsplit("/", 1)[1])
-        if meta["finalizers"][index] != ops[0]["value"]:
+        if index >= len(meta["finalizers"]) or meta["finalizers"][index] != ops[0]["value"]:
             raise ApiError(422, "Invalid", "the test operation failed")
         del meta["finalizers"][index]
         self._after_write(name)
