@@ -126,6 +126,7 @@ class Operator:
         namespaces: list[str],
         pythonpath: str | None = None,
         extra_env: dict[str, str] | None = None,
+        mirror: bool = True,
     ) -> None:
         self.port = free_port()
         self.env_vars = {
@@ -143,6 +144,8 @@ class Operator:
             "SCOUTLY_LEADER_ELECTION_NAMESPACE": NS,
             **(extra_env or {}),
         }
+        if not mirror:  # no MongoDB: the controller alone (the settings' "unset: no mirror writes")
+            self.env_vars.pop("SCOUTLY_MONGODB_URI")
         if pythonpath:
             self.env_vars["PYTHONPATH"] = os.pathsep.join(
                 filter(None, [pythonpath, os.environ.get("PYTHONPATH")])
@@ -607,6 +610,7 @@ class Bench:
             namespaces=self.namespaces,
             pythonpath=self.args.operator_pythonpath,
             extra_env=dict(e.split("=", 1) for e in self.args.operator_env),
+            mirror=not self.args.no_mirror,
         )
         self.ops.append(op)
         return op
@@ -917,6 +921,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         commit=git_commit(),
         operator_pythonpath=args.operator_pythonpath,
         operator_env=args.operator_env,
+        mirror=not args.no_mirror,
         label=args.label,
         cpus=os.cpu_count(),
         started=iso(datetime.now(UTC)),
@@ -1000,6 +1005,12 @@ if __name__ == "__main__":
     )
     ap.add_argument(
         "--operator-env", action="append", default=[], metavar="NAME=VALUE", help="extra operator environment"
+    )
+    ap.add_argument(
+        "--no-mirror",
+        action="store_true",
+        help="run the operator without MongoDB (no jobqueues/companies writes): the controllers alone, "
+        "without the embedded FerretDB's per-write collection scans on the same cores",
     )
     ap.add_argument("--label", help="free text stored in the JSON (e.g. which operator code ran)")
     ap.add_argument("--output", type=Path, help="also write the JSON here")
