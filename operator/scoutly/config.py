@@ -140,6 +140,12 @@ class OperatorSettings(BaseSettings):
         "dispatcher passes); each is a chain of API calls. Raise it when "
         "scoutly_workqueue_queue_duration_seconds grows while the API server has room.",
     )
+    status_batch: Duration = Field(
+        timedelta(seconds=1),
+        description="A target's status write and Events wait this long after the first change that needs "
+        "them, so the changes in between (its Job created, then running) go out as one write, like the Job "
+        "controller's 1 s batch of pod updates; 0s: at once. Outcomes are written when recorded.",
+    )
     successful_jobs_history_limit: int = Field(3, ge=0, le=100, description="Finished Jobs kept per target.")
     failed_jobs_history_limit: int = Field(1, ge=0, le=100, description="Failed Jobs kept per target.")
 

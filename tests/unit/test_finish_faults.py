@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -134,7 +135,7 @@ async def test_a_transport_error_at_any_call_of_finishing_a_job_is_retried_until
         ConnectionResetError("reset by peer"),
     ]
     api = FakeApi({})
-    controller = Controller(OperatorSettings(), api, Mirror(None))  # type: ignore[arg-type]
+    controller = Controller(OperatorSettings(status_batch=timedelta(0)), api, Mirror(None))  # type: ignore[arg-type]
     controller.queue.backoff.base = 0.005
     await controller.on_target_event(target(), "ADDED")
     await eventually(lambda: _true(bool(api.status)), timeout=5, what="target status written")
@@ -165,7 +166,7 @@ async def test_a_transport_error_at_any_call_of_finishing_a_job_is_retried_until
 
 async def test_the_release_is_one_patch_without_a_read_when_the_list_has_not_moved() -> None:
     api = FakeApi({})
-    controller = Controller(OperatorSettings(), api, Mirror(None))  # type: ignore[arg-type]
+    controller = Controller(OperatorSettings(status_batch=timedelta(0)), api, Mirror(None))  # type: ignore[arg-type]
     await controller.on_target_event(target(), "ADDED")
     await eventually(lambda: _true(bool(api.status)), timeout=5, what="target status written")
     api.calls.clear()
@@ -178,7 +179,7 @@ async def test_the_release_is_one_patch_without_a_read_when_the_list_has_not_mov
 
 async def test_a_refusal_that_no_retry_fixes_is_not_retried_for_the_event() -> None:
     api = FakeApi({"event": [ApiError(403, "Forbidden", "events are not allowed")]})
-    controller = Controller(OperatorSettings(), api, Mirror(None))  # type: ignore[arg-type]
+    controller = Controller(OperatorSettings(status_batch=timedelta(0)), api, Mirror(None))  # type: ignore[arg-type]
     controller.queue.backoff.base = 0.005
     await controller.on_target_event(target(), "ADDED")
     await controller.on_job_event(finished_job(), "MODIFIED")

@@ -5,6 +5,7 @@ cover the writes against the real API server."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from scoutly.config import OperatorSettings
@@ -53,7 +54,7 @@ async def test_failed_status_write_is_retried_until_it_lands() -> None:
     api = FlakyStatusApi(
         [TimeoutError(), ConnectionResetError(), ApiError(503, "ServiceUnavailable", "busy")]
     )
-    controller = Controller(OperatorSettings(), api, Mirror(None))  # type: ignore[arg-type]
+    controller = Controller(OperatorSettings(status_batch=timedelta(0)), api, Mirror(None))  # type: ignore[arg-type]
     controller.queue.backoff.base = 0.01
     await controller.on_target_event(target(), "ADDED")
     assert api.status == {}  # the first write failed
@@ -66,7 +67,7 @@ async def test_failed_status_write_is_retried_until_it_lands() -> None:
 
 async def test_not_found_is_not_retried() -> None:
     api = FlakyStatusApi([ApiError(404, "NotFound", "gone")])
-    controller = Controller(OperatorSettings(), api, Mirror(None))  # type: ignore[arg-type]
+    controller = Controller(OperatorSettings(status_batch=timedelta(0)), api, Mirror(None))  # type: ignore[arg-type]
     controller.queue.backoff.base = 0.01
     await controller.on_target_event(target(), "ADDED")
     await controller.queue.settled()  # the queued status write ran; a retry would be pending now

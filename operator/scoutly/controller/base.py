@@ -197,8 +197,8 @@ class ControllerBase:
         Events its watch events decided. Not inside the event handler: kopf holds each event's state until
         its handler returns, and at start-up 10,000 handlers waiting on their status writes held hundreds
         of MiB (docs/performance.md). The status is derived when the reconcile runs, so later events
-        fold into it."""
-        self.queue.add(("target", key))
+        fold into it, and for `status_batch` they wait to be folded (the first change's wait wins)."""
+        self.queue.add_after(("target", key), self.settings.status_batch.total_seconds())
 
     def _queue_error(self, key: QueueKey, e: Exception) -> None:
         if isinstance(e, RetryLater):

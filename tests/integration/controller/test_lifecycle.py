@@ -381,6 +381,8 @@ async def test_a_restart_over_settled_targets_writes_nothing(
     await eventually(lambda: _ready(second), what="second operator watching")
     # the new operator has listed everything; give its handlers a full pass over the objects
     await eventually(lambda: _handled(second, 3), what="targets handled after restart")
+    # and every target key it queued has run (the status batch delays them), so a write would be in
+    await eventually(lambda: _quiet(second, namespace, 3), what="target keys of the restart ran")
     after = (await kube.get(ns_path(ST, namespace, "scrapetargets")))["items"]
     jobs = (await kube.get(ns_path("batch/v1", namespace, "jobs")))["items"]
     assert {t["metadata"]["name"]: t["metadata"]["resourceVersion"] for t in after} == {
@@ -391,6 +393,11 @@ async def test_a_restart_over_settled_targets_writes_nothing(
 
 async def _ready(op: Any) -> bool:
     return bool(op.controller and op.controller.ready.is_set())
+
+
+async def _quiet(op: Any, namespace: str, n: int) -> bool:
+    queue = op.controller.queue
+    return not any(queue.pending(("target", f"{namespace}/settled-{i}")) for i in range(n))
 
 
 async def _handled(op: Any, n: int) -> bool:

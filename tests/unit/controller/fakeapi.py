@@ -254,7 +254,8 @@ class Harness:
         self.clock = api.clock if api is not None else ManualClock()
         self.api = api or FakeApi(self.clock)
         self.controller = Controller(
-            OperatorSettings(**settings),
+            # status writes at once unless a test asks for the batch (test_core's own test of it)
+            OperatorSettings(**{"status_batch": timedelta(0), **settings}),
             self.api,  # type: ignore[arg-type]
             Mirror(None),
             clock=self.clock,

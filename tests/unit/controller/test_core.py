@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import aiohttp
 import pytest
@@ -299,3 +300,28 @@ async def test_the_pods_are_read_when_the_watch_saw_fewer_ends_than_the_job_coun
     await h.tick()
     assert h.api.calls["pods"] == 1
     assert h.api.status("acme")["lastJob"]["postingsFound"] == 3  # the fake's pods: the retry's summary
+
+
+async def test_the_status_batch_folds_a_job_created_then_running_into_one_write(
+    harnesses: list[Harness],
+) -> None:
+    h = start(harnesses, status_batch=timedelta(seconds=1))
+    h.api.add_target(target_body("acme", cooldown="24h"))
+    await h.tick()
+    (job,) = h.api.job_names("acme")  # created at once: the batch holds back status writes only
+    assert h.api.calls["status"] == 0
+    h.api.jobs[job]["status"] = {
+        "startTime": h.api.jobs[job]["metadata"]["creationTimestamp"],
+        "active": 1,
+        "ready": 1,
+    }
+    h.api.changes.append(("job", job, "MODIFIED"))
+    await h.tick(0.5)
+    assert h.api.calls["status"] == 0  # still inside the batch that began with the target's creation
+    await h.tick(0.5)
+    assert h.api.calls["status"] == 1
+    status = h.api.status("acme")
+    assert status["phase"] == "Running" and status["active"][0]["name"] == job and status["lastScheduleTime"]
+    h.api.finish(job)
+    await h.tick()  # the outcome is written when recorded, not batched
+    assert h.api.calls["status"] == 2 and h.api.status("acme")["lastJob"]["name"] == job
