@@ -110,7 +110,9 @@ class Reconciler(ControllerBase):
                 with contextlib.suppress(KeyError):
                     metrics.target_last_success.remove(*key.split("/", 1))
             self.locks.prune(key)
-            self._reconcile_soon(key)
+            # at once, not batched: nothing folds into a deletion, and its open jobqueues documents
+            # fail here (a Job of a deleted target has no company to write its own through)
+            self.queue.add(("target", key))
             return
         async with self.locks.of(key):
             previous = self.targets.get(key)
