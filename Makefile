@@ -189,6 +189,10 @@ bench-scrape: venv testenv ## Scrape workload benchmark: 2,000 generated posting
 bench-jobqueues: venv testenv ## jobqueues writes on FerretDB as the collection grows (now, the previous design, plain inserts) and the companies read (~5 min).
 	$(PY) bench/jobqueues_bench.py --jobs 2000 --batch 500 --companies 10000
 
+.PHONY: bench-job-shape
+bench-job-shape: venv testenv ## The Job controller's writes per Job for a CronJob's Job body and for ours, one property at a time (~6 min).
+	$(PY) bench/job_shape.py 200
+
 .PHONY: bench
 bench: venv testenv ## Scale benchmark: 10,000 ScrapeTargets: memory, idle API load, dispatch, CronJob side by side x3, 10,000 foreign Jobs (~80 min).
 	$(PY) bench/scale_bench.py $(BENCH_ARGS)
