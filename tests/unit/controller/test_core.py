@@ -269,17 +269,25 @@ def ended_pod(job: str, pod: str, summary: dict[str, object], finished: str) -> 
     }
 
 
-async def test_the_summary_comes_from_the_pods_watch_without_reading_the_pods(
-    harnesses: list[Harness],
-) -> None:
-    h = start(harnesses)
+async def finish_after_one_end(h: Harness, *, attempts: int) -> None:
+    """A Job whose first pod's end (7 postings) the pods watch saw, then finished after `attempts`; the
+    fake's own pods read would say 3 postings."""
     h.api.add_target(target_body("acme", cooldown="24h"))
     await h.tick()
     (job,) = h.api.job_names("acme")
     await h.controller.on_pod_event(ended_pod(job, f"{job}-x1", {"postingsFound": 7}, "2026-01-01T00:00:09Z"))
     h.api.calls.clear()
-    h.api.finish(job)  # the fake's own pods would say 3 postings
+    h.api.finish(job)
+    if attempts > 1:
+        h.api.jobs[job]["status"]["failed"] = attempts - 1  # a retry whose pod event has not arrived
     await h.tick()
+
+
+async def test_the_summary_comes_from_the_pods_watch_without_reading_the_pods(
+    harnesses: list[Harness],
+) -> None:
+    h = start(harnesses)
+    await finish_after_one_end(h, attempts=1)
     assert h.api.status("acme")["lastJob"]["postingsFound"] == 7
     assert h.api.calls["pods"] == 0
     assert h.controller.targets[f"{NS}/acme"].ended == {}  # dropped once recorded
@@ -289,15 +297,7 @@ async def test_the_pods_are_read_when_the_watch_saw_fewer_ends_than_the_job_coun
     harnesses: list[Harness],
 ) -> None:
     h = start(harnesses)
-    h.api.add_target(target_body("acme", cooldown="24h"))
-    await h.tick()
-    (job,) = h.api.job_names("acme")
-    # the first attempt's end was seen; the retry's pod event has not arrived when the Job finishes
-    await h.controller.on_pod_event(ended_pod(job, f"{job}-x1", {"postingsFound": 7}, "2026-01-01T00:00:09Z"))
-    h.api.calls.clear()
-    h.api.finish(job)
-    h.api.jobs[job]["status"]["failed"] = 1  # two attempts: one failed, one succeeded
-    await h.tick()
+    await finish_after_one_end(h, attempts=2)
     assert h.api.calls["pods"] == 1
     assert h.api.status("acme")["lastJob"]["postingsFound"] == 3  # the fake's pods: the retry's summary
 
