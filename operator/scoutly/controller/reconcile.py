@@ -202,7 +202,7 @@ class Reconciler(ControllerBase):
         if not self.leading():
             return
         found = pod_blocked(body)
-        job = found[0] if found else (meta.get("labels") or {}).get("job-name", "")
+        job = found[0] if found else labels.get("job-name", "")
         reason = found[1] if found else None
         if view.blocked.get(job) == reason or job not in view.jobs:
             return

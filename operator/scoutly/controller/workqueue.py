@@ -126,10 +126,9 @@ class WorkQueue(Generic[K]):
         self.bucket = bucket or TokenBucket()
         self._on_error = on_error
         self._timers_source = timers
-        self._lanes: dict[int, deque[K]] = {}  # waiting keys by lane
-        self._waiting = 0  # keys in all lanes
+        self._lanes: dict[int, deque[K]] = {}  # waiting keys by lane, lowest first
         self._added: dict[K, float] = {}  # when each waiting key was queued (its wait, for the observer)
-        self._dirty: set[K] = set()  # waiting in _ready, or to be re-queued when its handler returns
+        self._dirty: set[K] = set()  # waiting in a lane, or to be re-queued when its handler returns
         self._processing: set[K] = set()
         self._timers: dict[K, Timer] = {}
         self._has_work = asyncio.Event()
@@ -151,7 +150,6 @@ class WorkQueue(Generic[K]):
         if lane not in self._lanes:
             self._lanes = dict(sorted({**self._lanes, lane: deque()}.items()))  # lowest lane first
         self._lanes[lane].append(key)
-        self._waiting += 1
         if self._observer is not None:
             self._added[key] = self._clock().time()
             self._observer.depth(key, 1)
@@ -212,13 +210,15 @@ class WorkQueue(Generic[K]):
                 asyncio.create_task(self._work(), name=f"workqueue-{i}") for i in range(self._n_workers)
             ]
 
+    def _has_waiting(self) -> bool:
+        return any(self._lanes.values())
+
     async def _work(self) -> None:
         while True:
-            while not self._waiting:
+            while not self._has_waiting():
                 self._has_work.clear()
                 await self._has_work.wait()
             key = next(q for q in self._lanes.values() if q).popleft()
-            self._waiting -= 1
             self._dirty.discard(key)
             self._processing.add(key)
             observer = self._observer
@@ -241,7 +241,7 @@ class WorkQueue(Generic[K]):
                 self._processing.discard(key)
                 if key in self._dirty:  # added again while it ran
                     self._push(key)
-                elif not self._waiting and not self._processing:
+                elif not self._has_waiting() and not self._processing:
                     self._idle.set()
 
     async def settled(self) -> None:
